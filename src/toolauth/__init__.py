@@ -1,0 +1,73 @@
+"""toolauth: let an LLM agent act on a user's apps, with that user's permission.
+
+```python
+from toolauth import AsyncToolAuth
+
+async with AsyncToolAuth() as ta:
+    config = await ta.auth_configs.create("github")
+```
+"""
+
+from __future__ import annotations
+
+from .__version__ import __version__
+from ._client import AsyncToolAuth
+from ._crypto import Keyring, generate_key
+from ._exceptions import (
+    CatalogError,
+    ConfigurationError,
+    ConflictError,
+    ConnectionFailedError,
+    ConnectionTimeoutError,
+    DecryptionError,
+    MigrationError,
+    NotFoundError,
+    OAuthError,
+    StateMismatchError,
+    StoreError,
+    TokenRefreshError,
+    ToolAuthError,
+    ValidationError,
+)
+from ._models import AuthConfig, AuthConfigType, AuthScheme, ConnectedAccount, ConnectionStatus
+from ._settings import Settings
+from ._sync import ToolAuth
+from .catalog import ToolkitDefinition
+
+ConnectionFailed = ConnectionFailedError  # the name users of hosted platforms know
+
+__all__ = [
+    "AsyncToolAuth",
+    "AuthConfig",
+    "AuthConfigType",
+    "AuthScheme",
+    "CatalogError",
+    "ConfigurationError",
+    "ConflictError",
+    "ConnectedAccount",
+    "ConnectionFailed",
+    "ConnectionFailedError",
+    "ConnectionStatus",
+    "ConnectionTimeoutError",
+    "DecryptionError",
+    "Keyring",
+    "MigrationError",
+    "NotFoundError",
+    "OAuthError",
+    "Settings",
+    "StateMismatchError",
+    "StoreError",
+    "TokenRefreshError",
+    "ToolAuth",
+    "ToolAuthError",
+    "ToolkitDefinition",
+    "ValidationError",
+    "__version__",
+    "generate_key",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) and _obj.__module__.startswith("toolauth."):
+        _obj.__module__ = "toolauth"
+del _name, _obj

@@ -1,0 +1,175 @@
+"""``ta.auth_configs``: how this deployment connects to each toolkit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._exceptions import ConflictError, NotFoundError, ValidationError
+from ._ids import new_id
+from ._models import AuthConfig, AuthConfigType, AuthScheme, utcnow
+from ._sync import sync_wrapped
+from ._validation import check_credentials, check_scopes, check_text
+from .catalog import OAuth2SchemeSpec
+
+if TYPE_CHECKING:
+    from ._client import AsyncToolAuth
+
+__all__ = ["AuthConfigs"]
+
+_OAUTH_APP_KEYS = ("client_id", "client_secret")
+_UNSET: Any = object()
+_CAS_RETRIES = 5
+
+
+@sync_wrapped
+class AuthConfigs:
+    """Create, read, update, enable, disable and delete auth configs."""
+
+    def __init__(self, client: AsyncToolAuth) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        toolkit: str,
+        *,
+        type: AuthConfigType | str = AuthConfigType.MANAGED,
+        name: str | None = None,
+        auth_scheme: AuthScheme | str | None = None,
+        credentials: dict[str, Any] | None = None,
+        scopes: Sequence[str] | None = None,
+    ) -> AuthConfig:
+        """Create an auth config for ``toolkit``.
+
+        Managed configs take their OAuth app from ``TOOLAUTH_<TOOLKIT>_CLIENT_ID`` /
+        ``_CLIENT_SECRET``; custom ones carry their own ``credentials``. Scopes default to the
+        catalog's.
+        """
+        definition = self._client.catalog.get(toolkit)
+        kind = AuthConfigType.parse(type, field="type")
+        scheme = (
+            definition.default_scheme
+            if auth_scheme is None
+            else AuthScheme.parse(auth_scheme, field="auth_scheme")
+        )
+        spec = definition.scheme(scheme)
+        if spec is None:
+            allowed = ", ".join(s.value for s in definition.auth_schemes)
+            raise ValidationError(
+                f"Toolkit {definition.slug!r} does not support auth_scheme {scheme.value!r}; "
+                f"it supports {allowed}.",
+                field="auth_scheme",
+            )
+        is_oauth = isinstance(spec, OAuth2SchemeSpec)
+        if kind is AuthConfigType.MANAGED:
+            if credentials:
+                raise ValidationError(
+                    "A managed auth config takes its OAuth app from settings; to use your own "
+                    "credentials, pass type='use_custom_auth'.",
+                    field="credentials",
+                )
+            if is_oauth:
+                self._client.settings.managed_oauth_app(definition.slug)  # clear error if unset
+            secrets = {}
+        else:
+            keys = _OAUTH_APP_KEYS if is_oauth else ()
+            secrets = check_credentials(credentials, allowed=keys, required=keys)
+        if scopes is not None and not is_oauth:
+            raise ValidationError(
+                f"scopes apply to OAuth configs only; {scheme.value} has none.", field="scopes"
+            )
+        default_scopes = spec.default_scopes if isinstance(spec, OAuth2SchemeSpec) else ()
+        now = utcnow()
+        config = AuthConfig(
+            id=new_id("ac"),
+            toolkit=definition.slug,
+            name=check_text(name, field="name")
+            if name is not None
+            else f"{definition.name} ({'managed' if kind is AuthConfigType.MANAGED else 'custom'})",
+            type=kind,
+            auth_scheme=scheme,
+            scopes=check_scopes(scopes) if scopes is not None else default_scopes,
+            enabled=True,
+            created_at=now,
+            updated_at=now,
+            credentials=secrets,
+        )
+        store = await self._client.store()
+        await store.create_auth_config(config)
+        return config
+
+    async def get(self, id: str) -> AuthConfig:
+        store = await self._client.store()
+        config = await store.get_auth_config(id)
+        if config is None:
+            raise NotFoundError("auth config", id)
+        return config
+
+    async def list(
+        self, *, toolkit: str | None = None, enabled: bool | None = None
+    ) -> list[AuthConfig]:
+        """Auth configs, oldest first; only one toolkit's, or only enabled ones, when asked."""
+        store = await self._client.store()
+        slug = self._client.catalog.get(toolkit).slug if toolkit is not None else None
+        return await store.list_auth_configs(toolkit=slug, enabled=enabled)
+
+    async def update(
+        self,
+        id: str,
+        *,
+        name: str = _UNSET,
+        scopes: Sequence[str] = _UNSET,
+        credentials: dict[str, Any] = _UNSET,
+        enabled: bool = _UNSET,
+    ) -> AuthConfig:
+        """Apply every field given. ``credentials`` merge into the stored ones (rotate a secret
+        by passing just ``client_secret``)."""
+        changes: dict[str, Any] = {}
+        if name is not _UNSET:
+            changes["name"] = check_text(name, field="name")
+        if enabled is not _UNSET:
+            if not isinstance(enabled, bool):
+                raise ValidationError("enabled must be True or False.", field="enabled")
+            changes["enabled"] = enabled
+        if scopes is not _UNSET:
+            changes["scopes"] = check_scopes(scopes)
+        store = await self._client.store()
+        for _ in range(_CAS_RETRIES):
+            current = await self.get(id)
+            update = dict(changes)
+            spec = self._client.catalog.get(current.toolkit).scheme(current.auth_scheme)
+            is_oauth = isinstance(spec, OAuth2SchemeSpec)
+            if "scopes" in update and not is_oauth:
+                raise ValidationError(
+                    f"scopes apply to OAuth configs only; {current.auth_scheme.value} has none.",
+                    field="scopes",
+                )
+            if credentials is not _UNSET:
+                if current.is_managed or not is_oauth:
+                    raise ValidationError(
+                        "Only custom OAuth configs hold credentials; this one has none to update.",
+                        field="credentials",
+                    )
+                merged = {
+                    **current.credentials,
+                    **check_credentials(credentials, allowed=_OAUTH_APP_KEYS, required=()),
+                }
+                update["credentials"] = merged
+            try:
+                return await store.save_auth_config(current.model_copy(update=update))
+            except ConflictError:
+                continue
+        raise ConflictError(f"Auth config {id} kept changing under this update; try again.")
+
+    async def enable(self, id: str) -> AuthConfig:
+        return await self.update(id, enabled=True)
+
+    async def disable(self, id: str) -> AuthConfig:
+        """Stop new connections through this config; existing accounts keep working."""
+        return await self.update(id, enabled=False)
+
+    async def delete(self, id: str, *, force: bool = False) -> None:
+        """Delete a config. One that still has accounts needs ``force=True`` (which deletes
+        them too) — otherwise ``ConflictError`` says so and nothing changes."""
+        store = await self._client.store()
+        await store.delete_auth_config(id, with_accounts=force)

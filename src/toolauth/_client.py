@@ -1,0 +1,148 @@
+"""``AsyncToolAuth``: the async client every other API hangs from."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import anyio
+import httpx
+
+from ._auth_configs import AuthConfigs
+from ._connected_accounts import ConnectedAccounts
+from ._exceptions import ConfigurationError
+from ._keys import key_file_path, load_keyring, uses_key_file
+from ._settings import Settings
+from ._toolkits import Toolkits
+from .catalog import Catalog
+from .store import Store, display_url, open_store, store_class
+
+__all__ = ["AsyncToolAuth"]
+
+
+class AsyncToolAuth:
+    """The toolauth client.
+
+    With no arguments it keeps everything in ``./.toolauth`` (a SQLite file and a key file made
+    on first use). The store opens on first use; ``async with`` closes it.
+
+    ```python
+    async with AsyncToolAuth() as ta:
+        config = await ta.auth_configs.create("github", type="use_custom_auth",
+            credentials={"client_id": "...", "client_secret": "..."}, scopes=["repo"])
+        accounts = await ta.connected_accounts.list(user_id="user_123", status="ACTIVE")
+    ```
+
+    Args:
+        database_url: ``sqlite:///path.db`` or ``postgresql://...`` (``TOOLAUTH_DATABASE_URL``).
+        encryption_key: comma-separated keys; the first encrypts (``TOOLAUTH_ENCRYPTION_KEY``).
+        home: folder for the embedded database and key file (``TOOLAUTH_HOME``).
+        base_url: the connect app's public URL (``TOOLAUTH_BASE_URL``).
+        settings: a full :class:`Settings`; the other arguments override it.
+        catalog: the toolkit catalog (default: the shipped definitions).
+    """
+
+    def __init__(
+        self,
+        *,
+        database_url: str | None = None,
+        encryption_key: str | None = None,
+        home: str | Path | None = None,
+        base_url: str | None = None,
+        link_ttl: float | None = None,
+        allowed_callback_origins: Sequence[str] | None = None,
+        settings: Settings | None = None,
+        catalog: Catalog | None = None,
+    ) -> None:
+        overrides: dict[str, Any] = {
+            "database_url": database_url,
+            "encryption_key": encryption_key,
+            "home": Path(home) if home is not None else None,
+            "base_url": base_url,
+            "link_ttl": link_ttl,
+            "allowed_callback_origins": allowed_callback_origins,
+        }
+        if settings is None:
+            settings = Settings.from_env(**overrides)
+        self.settings = settings.with_overrides(**overrides)
+        self.catalog = catalog if catalog is not None else Catalog()
+        self.toolkits = Toolkits(self)
+        self.auth_configs = AuthConfigs(self)
+        self.connected_accounts = ConnectedAccounts(self)
+        self._store: Store | None = None
+        self._http: httpx.AsyncClient | None = None
+        self._open_lock: anyio.Lock | None = None
+
+    def __repr__(self) -> str:
+        return f"AsyncToolAuth(database_url={display_url(self.settings.database_url)!r})"
+
+    # lifecycle ---------------------------------------------------------------------------
+    async def store(self) -> Store:
+        """The open store, opening it (and applying migrations) on first use."""
+        if self._store is not None:
+            return self._store
+        if self._open_lock is None:
+            self._open_lock = anyio.Lock()
+        async with self._open_lock:
+            if self._store is None:
+                self._store = await self._open_store()
+        return self._store
+
+    async def _open_store(self) -> Store:
+        store_class(self.settings.database_url)  # an unusable URL is the first thing to report
+        keyring = await load_keyring(self.settings)
+        store = await open_store(self.settings.database_url, keyring)
+        try:
+            unknown = await store.key_ids() - set(keyring.ids)
+            if unknown:
+                where = (
+                    f"restore the key file {key_file_path(self.settings)} or "
+                    if uses_key_file(self.settings)
+                    else ""
+                )
+                raise ConfigurationError(
+                    f"The database {store.display_url} holds secrets encrypted with key id(s) "
+                    f"{', '.join(sorted(unknown))}, which are not configured (configured: "
+                    f"{', '.join(keyring.ids)}). To read them, {where}set "
+                    "TOOLAUTH_ENCRYPTION_KEY to the key(s) that wrote them."
+                )
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The client's own HTTP client for provider calls (token, discovery, revocation)."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(10.0, connect=5.0),
+                headers={"User-Agent": "toolauth"},
+                follow_redirects=False,
+            )
+        return self._http
+
+    async def open(self) -> AsyncToolAuth:
+        await self.store()
+        return self
+
+    async def aclose(self) -> None:
+        store, self._store = self._store, None
+        http, self._http = self._http, None
+        if http is not None:
+            await http.aclose()
+        if store is not None:
+            await store.close()
+
+    async def __aenter__(self) -> AsyncToolAuth:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,172 @@
+"""The whole error tree of toolauth.
+
+```
+ToolAuthError                      error = "toolauth_error"
+├── ConfigurationError             bad settings, missing key, unknown toolkit, missing OAuth app
+│   └── CatalogError               a toolkit definition file that does not validate
+├── ValidationError                bad input to a public method: names the field and what is allowed
+├── NotFoundError                  no auth config / connected account / link with that id
+├── ConflictError                  the change clashes with the current state (e.g. config in use)
+├── StoreError                     the database failed
+│   ├── DecryptionError            wrong or rotated key, tampered row
+│   └── MigrationError             schema newer than this code, or a migration failed
+├── ConnectionFailedError          a connected account ended FAILED / EXPIRED / INACTIVE
+├── ConnectionTimeoutError         waiting for a connection ran out of time (also a TimeoutError)
+└── OAuthError                     carries the RFC 6749 §5.2 ``error`` code from the server
+    ├── TokenRefreshError
+    └── StateMismatchError         RFC 6749 §10.12
+```
+
+Every error carries a machine-readable ``error`` code (as Authlib's errors do) and context on
+attributes. No message ever contains a token, secret, key or password.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CatalogError",
+    "ConfigurationError",
+    "ConflictError",
+    "ConnectionFailedError",
+    "ConnectionTimeoutError",
+    "DecryptionError",
+    "MigrationError",
+    "NotFoundError",
+    "OAuthError",
+    "StateMismatchError",
+    "StoreError",
+    "TokenRefreshError",
+    "ToolAuthError",
+    "ValidationError",
+]
+
+
+class ToolAuthError(Exception):
+    """Base class of every error toolauth raises on purpose."""
+
+    error: str = "toolauth_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigurationError(ToolAuthError):
+    """The deployment is set up wrongly; the message says which setting to change."""
+
+    error = "configuration_error"
+
+
+class CatalogError(ConfigurationError):
+    """A toolkit definition did not validate; names the file and the field."""
+
+    error = "catalog_error"
+
+    def __init__(self, message: str, *, source: str | None = None) -> None:
+        super().__init__(message)
+        self.source = source
+
+
+class ValidationError(ToolAuthError):
+    """Bad input to a public method. Nothing was changed."""
+
+    error = "validation_error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotFoundError(ToolAuthError):
+    """No object with that id (or it belongs to someone else)."""
+
+    error = "not_found"
+
+    def __init__(self, kind: str, id: str) -> None:
+        super().__init__(f"No {kind} with id {id!r}.")
+        self.kind = kind
+        self.id = id
+
+
+class ConflictError(ToolAuthError):
+    """The change clashes with the current state; nothing was changed."""
+
+    error = "conflict"
+
+
+class StoreError(ToolAuthError):
+    """The database failed."""
+
+    error = "store_error"
+
+
+class DecryptionError(StoreError):
+    """A secret could not be decrypted: the key is missing or wrong, or the row was altered."""
+
+    error = "decryption_error"
+
+
+class MigrationError(StoreError):
+    """The database schema cannot be brought to the version this code needs."""
+
+    error = "migration_error"
+
+
+class ConnectionFailedError(ToolAuthError):
+    """A connected account did not become ACTIVE.
+
+    Carries ``connected_account_id``, ``status`` and ``reason``.
+    """
+
+    error = "connection_failed"
+
+    def __init__(self, connected_account_id: str, status: str, reason: str | None) -> None:
+        detail = f": {reason}" if reason else ""
+        super().__init__(f"Connected account {connected_account_id} is {status}{detail}")
+        self.connected_account_id = connected_account_id
+        self.status = status
+        self.reason = reason
+
+
+class ConnectionTimeoutError(ToolAuthError, TimeoutError):
+    """The account did not become ACTIVE in time. Carries ``connected_account_id``."""
+
+    error = "connection_timeout"
+
+    def __init__(self, connected_account_id: str, timeout: float) -> None:
+        super().__init__(
+            f"Connected account {connected_account_id} did not become ACTIVE within "
+            f"{timeout:g} s. The user may not have finished; call wait_for_connection() again "
+            "or create a new link."
+        )
+        self.connected_account_id = connected_account_id
+        self.timeout = timeout
+
+
+class OAuthError(ToolAuthError):
+    """The authorization server answered with an error (RFC 6749 §5.2 / §4.1.2.1)."""
+
+    error = "oauth_error"
+
+    def __init__(self, error: str, description: str | None = None) -> None:
+        detail = f": {description}" if description else ""
+        super().__init__(f"OAuth error {error}{detail}")
+        self.error = error
+        self.description = description
+
+
+class TokenRefreshError(OAuthError):
+    """A refresh failed. ``retryable`` is True for provider outages, False for invalid_grant."""
+
+    def __init__(self, error: str, description: str | None = None, *, retryable: bool) -> None:
+        super().__init__(error, description)
+        self.retryable = retryable
+
+
+class StateMismatchError(OAuthError):
+    """The ``state`` of a callback is missing, unknown or already used (RFC 6749 §10.12)."""
+
+    def __init__(
+        self, description: str = "The state parameter is missing, unknown or used."
+    ) -> None:
+        super().__init__("invalid_state", description)

@@ -1,0 +1,143 @@
+"""The public data: enums, auth configs and connected accounts.
+
+Secret fields (``credentials``) are ``SecretStr``, left out of ``repr`` and of every
+serialisation (``model_dump``, ``model_dump_json``): reading one takes an explicit
+``.get_secret_value()`` inside toolauth's auth layer.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+__all__ = [
+    "AuthConfig",
+    "AuthConfigType",
+    "AuthScheme",
+    "ConnectedAccount",
+    "ConnectionStatus",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    """Now, as an aware UTC datetime truncated to microseconds (what both stores keep)."""
+    return datetime.now(timezone.utc)
+
+
+class _Choice(str, Enum):
+    """A string enum whose members compare equal to their values and print as them."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    @classmethod
+    def parse(cls, value: object, *, field: str) -> Any:
+        """The member for ``value`` (case-insensitive), or a ValidationError naming ``field``."""
+        from ._exceptions import ValidationError
+
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            for member in cls:
+                if value.upper() == member.value.upper() or value.upper() == member.name:
+                    return member
+            found = cls._missing_(value)
+            if found is not None:
+                return found
+        allowed = ", ".join(repr(m.value) for m in cls)
+        raise ValidationError(f"{field}={value!r} is not valid; use one of {allowed}.", field=field)
+
+
+class AuthScheme(_Choice):
+    """How a toolkit authenticates."""
+
+    OAUTH2 = "OAUTH2"
+    OAUTH2_CLIENT_CREDENTIALS = "OAUTH2_CLIENT_CREDENTIALS"
+    API_KEY = "API_KEY"
+    BEARER_TOKEN = "BEARER_TOKEN"
+    BASIC = "BASIC"
+    NO_AUTH = "NO_AUTH"
+
+
+class ConnectionStatus(_Choice):
+    """Where a connected account stands. ``INITIATED`` → ``ACTIVE``, or one of the ends."""
+
+    INITIATED = "INITIATED"
+    ACTIVE = "ACTIVE"
+    FAILED = "FAILED"
+    EXPIRED = "EXPIRED"
+    INACTIVE = "INACTIVE"
+
+
+class AuthConfigType(_Choice):
+    """Whose OAuth app an auth config uses: the deployment's settings, or its own."""
+
+    MANAGED = "use_managed_auth"
+    CUSTOM = "use_custom_auth"
+
+    @classmethod
+    def _missing_(cls, value: object) -> AuthConfigType | None:
+        aliases = {"managed": cls.MANAGED, "custom": cls.CUSTOM}
+        return aliases.get(str(value).lower()) if isinstance(value, str) else None
+
+
+_Secrets = dict[str, SecretStr]
+
+
+class AuthConfig(BaseModel):
+    """How this deployment connects to one toolkit.
+
+    ``credentials`` (the custom OAuth app's ``client_id`` / ``client_secret``) never appears in
+    ``repr`` or JSON.
+    """
+
+    model_config = ConfigDict(frozen=True, use_enum_values=False)
+
+    id: str
+    toolkit: str
+    name: str
+    type: AuthConfigType
+    auth_scheme: AuthScheme
+    scopes: tuple[str, ...] = ()
+    enabled: bool = True
+    created_at: datetime
+    updated_at: datetime
+    credentials: _Secrets = Field(default_factory=dict, exclude=True, repr=False)
+    version: int = Field(default=1, exclude=True, repr=False)
+
+    @property
+    def is_managed(self) -> bool:
+        return self.type is AuthConfigType.MANAGED
+
+
+class ConnectedAccount(BaseModel):
+    """One user's credentials for one toolkit, through one auth config.
+
+    ``credentials`` (tokens, keys, passwords) never appears in ``repr`` or JSON; ``data`` holds
+    the non-secret values (for example a Jira site name or the provider's user id).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    user_id: str
+    toolkit: str
+    auth_config_id: str
+    status: ConnectionStatus
+    status_reason: str | None = None
+    scopes: tuple[str, ...] = ()
+    expires_at: datetime | None = None
+    label: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime
+    updated_at: datetime
+    credentials: _Secrets = Field(default_factory=dict, exclude=True, repr=False)
+    version: int = Field(default=1, exclude=True, repr=False)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status is ConnectionStatus.ACTIVE

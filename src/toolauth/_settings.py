@@ -1,0 +1,104 @@
+"""Settings, read once from the environment; keyword arguments to the client override them.
+
+| variable | default |
+|---|---|
+| ``TOOLAUTH_HOME`` | ``./.toolauth`` (holds the SQLite file and the key file) |
+| ``TOOLAUTH_DATABASE_URL`` | ``sqlite:///$TOOLAUTH_HOME/toolauth.db`` |
+| ``TOOLAUTH_ENCRYPTION_KEY`` | a key file in ``TOOLAUTH_HOME``, made on first use (SQLite only) |
+| ``TOOLAUTH_BASE_URL`` | ``http://127.0.0.1:8765`` (the connect app's public URL) |
+| ``TOOLAUTH_LINK_TTL`` | ``600`` seconds |
+| ``TOOLAUTH_ALLOWED_CALLBACK_ORIGINS`` | empty: loopback origins only |
+| ``TOOLAUTH_<TOOLKIT>_CLIENT_ID`` / ``_CLIENT_SECRET`` | the OAuth app of managed auth configs |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from ._exceptions import ConfigurationError
+
+__all__ = ["Settings"]
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8765"
+
+
+def _float(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not a number of seconds.") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a client is configured with. Build it with :meth:`from_env`."""
+
+    home: Path
+    database_url: str
+    encryption_key: SecretStr | None = field(default=None, repr=False)
+    base_url: str = DEFAULT_BASE_URL
+    demo_provider_url: str | None = None
+    link_ttl: float = 600.0
+    refresh_margin: float = 60.0
+    allowed_callback_origins: tuple[str, ...] = ()
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``environ`` (default ``os.environ``); ``None`` overrides are ignored."""
+        env = dict(os.environ if environ is None else environ)
+        home = Path(overrides.get("home") or env.get("TOOLAUTH_HOME") or ".toolauth")
+        key = env.get("TOOLAUTH_ENCRYPTION_KEY") or None
+        origins = env.get("TOOLAUTH_ALLOWED_CALLBACK_ORIGINS", "")
+        settings = cls(
+            home=home,
+            database_url=env.get("TOOLAUTH_DATABASE_URL") or f"sqlite:///{home / 'toolauth.db'}",
+            encryption_key=SecretStr(key) if key else None,
+            base_url=env.get("TOOLAUTH_BASE_URL") or DEFAULT_BASE_URL,
+            demo_provider_url=env.get("TOOLAUTH_DEMO_PROVIDER_URL") or None,
+            link_ttl=_float(env, "TOOLAUTH_LINK_TTL", 600.0),
+            refresh_margin=_float(env, "TOOLAUTH_REFRESH_MARGIN", 60.0),
+            allowed_callback_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+            environ=env,
+        )
+        return settings.with_overrides(**overrides)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with every non-``None`` override applied."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "home" in given:
+            given["home"] = Path(given["home"])
+        if isinstance(given.get("encryption_key"), str):
+            given["encryption_key"] = SecretStr(given["encryption_key"])
+        if "allowed_callback_origins" in given:
+            given["allowed_callback_origins"] = tuple(given["allowed_callback_origins"])
+        settings = replace(self, **given)
+        return replace(settings, base_url=settings.base_url.rstrip("/"))
+
+    @property
+    def url_variables(self) -> dict[str, str]:
+        """Values for ``{placeholders}`` in catalog URLs."""
+        demo = self.demo_provider_url or f"{self.base_url}/demo"
+        return {"base_url": self.base_url, "demo_provider_url": demo.rstrip("/")}
+
+    def managed_oauth_app(self, toolkit: str) -> tuple[str, SecretStr]:
+        """The managed OAuth app for ``toolkit``, or an error naming the variables to set."""
+        prefix = f"TOOLAUTH_{toolkit.upper()}_"
+        client_id = self.environ.get(prefix + "CLIENT_ID")
+        client_secret = self.environ.get(prefix + "CLIENT_SECRET")
+        if not client_id or not client_secret:
+            raise ConfigurationError(
+                f"Managed auth for {toolkit!r} needs an OAuth app: set {prefix}CLIENT_ID and "
+                f"{prefix}CLIENT_SECRET, or create a custom auth config with "
+                "auth_configs.create(..., type='use_custom_auth', credentials={...})."
+            )
+        return client_id, SecretStr(client_secret)

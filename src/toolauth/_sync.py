@@ -1,0 +1,174 @@
+"""The synchronous API: a thin layer that drives the async core on a private event loop.
+
+Nothing here copies the async code. ``ToolAuth`` owns one daemon thread running an anyio
+``BlockingPortal``; every coroutine method of the wrapped objects runs there, so loop-bound
+things (the store's connection, locks, the connect server) never cross threads. Objects that
+have coroutine methods of their own (resources, connection requests, sessions) come back
+wrapped the same way; plain values come back as they are.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+import weakref
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import anyio
+from anyio.from_thread import BlockingPortal
+
+__all__ = ["SyncProxy", "ToolAuth", "sync_wrapped"]
+
+T = TypeVar("T")
+_WRAP: set[type[Any]] = set()
+
+
+def sync_wrapped(cls: type[T]) -> type[T]:
+    """Mark a class whose instances the sync API hands out wrapped in a :class:`SyncProxy`."""
+    _WRAP.add(cls)
+    return cls
+
+
+class _LoopThread:
+    """An event loop in a daemon thread, reachable through a blocking portal."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Event()
+        self._portal: BlockingPortal | None = None
+        self._thread = threading.Thread(target=self._run, name="toolauth-sync", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+
+    def _run(self) -> None:
+        anyio.run(self._main)
+
+    async def _main(self) -> None:
+        async with BlockingPortal() as portal:
+            self._portal = portal
+            self._ready.set()
+            await portal.sleep_until_stopped()
+
+    def call(self, func: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        if self._portal is None:
+            raise RuntimeError("This ToolAuth client is closed.")
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("A sync toolauth method was called from toolauth's own loop.")
+        return self._portal.call(functools.partial(func, *args, **kwargs))
+
+    def stop(self) -> None:
+        portal, self._portal = self._portal, None
+        if portal is not None and self._thread.is_alive():
+            portal.call(portal.stop)
+            self._thread.join(timeout=5)
+
+
+def _wrap(value: Any, loop: _LoopThread) -> Any:
+    if type(value) in _WRAP:
+        return SyncProxy(value, loop)
+    if isinstance(value, list) and value and type(value[0]) in _WRAP:
+        return [SyncProxy(v, loop) for v in value]
+    return value
+
+
+class SyncProxy:
+    """The sync face of an async object: coroutine methods block until done."""
+
+    def __init__(self, target: Any, loop: _LoopThread) -> None:
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_loop", loop)
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if inspect.iscoroutinefunction(value):
+            loop = self._loop
+
+            @functools.wraps(value)
+            def call(*args: Any, **kwargs: Any) -> Any:
+                return _wrap(loop.call(value, *args, **kwargs), loop)
+
+            return call
+        return _wrap(value, self._loop)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(dir(self._target)))
+
+    def __repr__(self) -> str:
+        return f"<sync {self._target!r}>"
+
+
+class ToolAuth(SyncProxy):
+    """The synchronous client: the same methods as :class:`AsyncToolAuth`, blocking.
+
+    ```python
+    ta = ToolAuth()
+    config = ta.auth_configs.create("github", type="use_custom_auth",
+        credentials={"client_id": "...", "client_secret": "..."})
+    ta.close()
+    ```
+
+    Takes the same arguments as :class:`AsyncToolAuth`.
+    """
+
+    def __init__(
+        self,
+        *,
+        database_url: str | None = None,
+        encryption_key: str | None = None,
+        home: str | Path | None = None,
+        base_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        from ._client import AsyncToolAuth
+
+        loop = _LoopThread()
+
+        async def build() -> AsyncToolAuth:
+            return AsyncToolAuth(
+                database_url=database_url,
+                encryption_key=encryption_key,
+                home=home,
+                base_url=base_url,
+                **kwargs,
+            )
+
+        try:
+            client = loop.call(build)
+        except BaseException:
+            loop.stop()
+            raise
+        super().__init__(client, loop)
+        object.__setattr__(self, "_finalizer", weakref.finalize(self, _shutdown, client, loop))
+
+    @property
+    def async_client(self) -> Any:
+        """The :class:`AsyncToolAuth` this client drives (use it only on its own loop)."""
+        return self._target
+
+    def close(self) -> None:
+        """Close the store and stop the private loop. Also runs at interpreter exit."""
+        self._finalizer()
+
+    def __enter__(self) -> ToolAuth:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return repr(self._target).replace("AsyncToolAuth", "ToolAuth", 1)
+
+
+def _shutdown(client: Any, loop: _LoopThread) -> None:
+    try:
+        loop.call(client.aclose)
+    finally:
+        loop.stop()

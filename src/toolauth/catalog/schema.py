@@ -1,0 +1,197 @@
+"""The schema of a toolkit definition: what one data file in ``toolkits/`` holds.
+
+Definitions are data, validated on load; users add their own with the same schema through
+``ta.toolkits.register(...)``. String URLs may contain ``{field}`` placeholders, filled from the
+connected account's non-secret field values (for example a Jira site) and from ``{base_url}``,
+the connect app's public URL (for the local demo provider).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    HttpUrl,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from .._models import AuthScheme
+
+__all__ = [
+    "ApiKeySchemeSpec",
+    "CredentialField",
+    "CredentialPlacement",
+    "OAuth2SchemeSpec",
+    "TestRequest",
+    "ToolkitDefinition",
+]
+
+_SLUG = re.compile(r"^[a-z][a-z0-9_]{1,47}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TestRequest(_Strict):
+    """A cheap request that succeeds only with valid credentials (e.g. ``GET /user``)."""
+
+    __test__ = False  # not a pytest class
+
+    method: Literal["GET", "POST"] = "GET"
+    path: str = Field(description="Path below the toolkit's api_base_url, or an absolute URL.")
+    json_body: dict[str, object] | None = None
+    expect_status: tuple[int, ...] = (200,)
+
+
+class CredentialField(_Strict):
+    """A value the user types into the connect form."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str
+    help: str | None = None
+    secret: bool = True
+    required: bool = True
+    pattern: str | None = Field(default=None, description="A regex the whole value must match.")
+    placeholder: str | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            re.compile(value)
+        return value
+
+
+class CredentialPlacement(_Strict):
+    """Where a credential goes on each request.
+
+    ``in_="header"``: header ``name`` set to ``format`` (``"Bearer {api_key}"``);
+    ``in_="query"``: query parameter ``name``; ``in_="basic"``: HTTP Basic auth from the
+    ``username`` and ``password`` templates.
+    """
+
+    in_: Literal["header", "query", "basic"] = Field(alias="in")
+    name: str | None = None
+    format: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _complete(self) -> CredentialPlacement:
+        if self.in_ == "basic":
+            if self.username is None or self.password is None:
+                raise ValueError("a basic placement needs 'username' and 'password' templates")
+        elif self.name is None or self.format is None:
+            raise ValueError(f"a {self.in_} placement needs 'name' and 'format'")
+        return self
+
+
+class OAuth2SchemeSpec(_Strict):
+    """An OAuth 2.0 authorization-code integration (RFC 6749 §4.1, with PKCE per RFC 7636)."""
+
+    authorization_url: str
+    token_url: str
+    revocation_url: str | None = None
+    userinfo_url: str | None = None
+    default_scopes: tuple[str, ...] = ()
+    scope_separator: str = " "
+    authorization_params: dict[str, str] = Field(default_factory=dict)
+    token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post"] = (
+        "client_secret_basic"
+    )
+    pkce: bool = True
+    token_path: str | None = Field(
+        default=None,
+        description="Dotted path to the token object inside the token response "
+        "(Slack user tokens: 'authed_user'); None when the tokens are at the top level.",
+    )
+    issues_refresh_tokens: bool = True
+    placement: CredentialPlacement = CredentialPlacement(
+        **{"in": "header", "name": "Authorization", "format": "Bearer {access_token}"}
+    )
+    test_request: TestRequest | None = None
+
+
+class ApiKeySchemeSpec(_Strict):
+    """A credential the user types in: API_KEY, BEARER_TOKEN or BASIC."""
+
+    fields: tuple[CredentialField, ...] = Field(min_length=1)
+    placements: tuple[CredentialPlacement, ...] = Field(min_length=1)
+    test_request: TestRequest | None = None
+
+    @model_validator(mode="after")
+    def _placements_use_known_fields(self) -> ApiKeySchemeSpec:
+        names = {f.name for f in self.fields}
+        for placement in self.placements:
+            for template in (placement.format, placement.username, placement.password):
+                for used in re.findall(r"{(\w+)}", template or ""):
+                    if used not in names:
+                        raise ValueError(
+                            f"placement uses {{{used}}}, which is not one of the fields "
+                            f"{sorted(names)}"
+                        )
+        return self
+
+
+def _spec_kind(value: object) -> str:
+    if isinstance(value, dict):
+        return "key" if "fields" in value else "oauth2"
+    return "key" if isinstance(value, ApiKeySchemeSpec) else "oauth2"
+
+
+SchemeSpec = Annotated[
+    Annotated[OAuth2SchemeSpec, Tag("oauth2")] | Annotated[ApiKeySchemeSpec, Tag("key")],
+    Discriminator(_spec_kind),
+]
+_OAUTH_SCHEMES = frozenset({AuthScheme.OAUTH2, AuthScheme.OAUTH2_CLIENT_CREDENTIALS})
+
+
+class ToolkitDefinition(_Strict):
+    """One app tools act on, and how it authenticates."""
+
+    slug: str
+    name: str
+    description: str
+    categories: tuple[str, ...] = ()
+    docs_url: HttpUrl | None = None
+    logo_url: str | None = None
+    api_base_url: str
+    default_headers: dict[str, str] = Field(default_factory=dict)
+    auth_schemes: dict[AuthScheme, SchemeSpec] = Field(min_length=1)
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _SLUG.match(value):
+            raise ValueError("a slug is 2-48 characters: lowercase letters, digits, underscores")
+        return value
+
+    @model_validator(mode="after")
+    def _spec_fits_scheme(self) -> ToolkitDefinition:
+        for scheme, spec in self.auth_schemes.items():
+            wanted = OAuth2SchemeSpec if scheme in _OAUTH_SCHEMES else ApiKeySchemeSpec
+            if scheme is AuthScheme.NO_AUTH or not isinstance(spec, wanted):
+                raise ValueError(f"auth_schemes.{scheme.value} needs a {wanted.__name__} body")
+        return self
+
+    @property
+    def default_scheme(self) -> AuthScheme:
+        """The first scheme the definition lists: what a managed auth config uses."""
+        return next(iter(self.auth_schemes))
+
+    def oauth2(self) -> OAuth2SchemeSpec | None:
+        spec = self.auth_schemes.get(AuthScheme.OAUTH2)
+        return spec if isinstance(spec, OAuth2SchemeSpec) else None
+
+    def scheme(self, scheme: AuthScheme) -> OAuth2SchemeSpec | ApiKeySchemeSpec | None:
+        return self.auth_schemes.get(scheme)

@@ -1,0 +1,107 @@
+"""The ``toolauth`` command.
+
+```
+toolauth keys generate        print a new encryption key
+toolauth keys rotate          re-encrypt every secret under the first key
+toolauth migrate              apply pending database migrations
+toolauth toolkits             list the toolkits in the catalog
+toolauth demo                 run the offline demo
+```
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import anyio
+
+from ._client import AsyncToolAuth
+from ._crypto import generate_key
+from ._exceptions import ToolAuthError
+from ._keys import key_file_path, load_keyring, uses_key_file, write_key_file
+from ._settings import Settings
+
+__all__ = ["main"]
+
+
+async def _rotate(settings: Settings) -> str:
+    if uses_key_file(settings):
+        # Embedded default: put a new key first in the key file, re-encrypt, drop the old keys.
+        # A crash in between leaves a file that still holds every key some row may use.
+        path = key_file_path(settings)
+        old = await load_keyring(settings)
+        old_text = path.read_text(encoding="ascii").split()
+        new_key = generate_key()
+        write_key_file(path, [new_key, *old_text])
+        async with AsyncToolAuth(settings=settings) as ta:
+            rewritten = await (await ta.store()).rotate_keys()
+        write_key_file(path, [new_key])
+        return (
+            f"Re-encrypted {rewritten} row(s) under a new key in {path}; "
+            f"retired key id(s): {', '.join(old.ids)}."
+        )
+    async with AsyncToolAuth(settings=settings) as ta:
+        store = await ta.store()
+        rewritten = await store.rotate_keys()
+        primary = store.keyring.primary_id
+    return (
+        f"Re-encrypted {rewritten} row(s) under key id {primary}. The other keys in "
+        "TOOLAUTH_ENCRYPTION_KEY are no longer needed and can be removed."
+    )
+
+
+async def _migrate(settings: Settings) -> str:
+    async with AsyncToolAuth(settings=settings) as ta:
+        store = await ta.store()
+        return f"{store.display_url} is at schema version {await store.schema_version()}."
+
+
+async def _toolkits(settings: Settings) -> str:
+    ta = AsyncToolAuth(settings=settings)
+    lines = [
+        f"{d.slug:16} {d.name:20} {', '.join(s.value for s in d.auth_schemes)}"
+        for d in ta.toolkits.list()
+    ]
+    return "\n".join(lines)
+
+
+async def _demo(settings: Settings) -> str:
+    from .demo.run import run_demo
+
+    return await run_demo(settings)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="toolauth", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    keys = commands.add_parser("keys", help="manage encryption keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    key_commands.add_parser("generate", help="print a new random key")
+    key_commands.add_parser("rotate", help="re-encrypt every secret under the first key")
+    commands.add_parser("migrate", help="apply pending database migrations")
+    commands.add_parser("toolkits", help="list the toolkits in the catalog")
+    commands.add_parser("demo", help="run the offline demo")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "keys" and args.keys_command == "generate":
+        print(generate_key())
+        return 0
+    actions = {"migrate": _migrate, "toolkits": _toolkits, "demo": _demo}
+    action = _rotate if args.command == "keys" else actions[args.command]
+    try:
+        print(anyio.run(action, Settings.from_env()))
+    except ToolAuthError as exc:
+        print(f"toolauth: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

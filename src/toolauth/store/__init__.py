@@ -1,0 +1,68 @@
+"""Stores: where auth configs and connected accounts live, encrypted at rest.
+
+``open_store(url, keyring)`` picks the backend from the URL scheme and imports its driver only
+then (``sqlite:///`` → aiosqlite, ``postgresql://`` → asyncpg).
+"""
+
+from __future__ import annotations
+
+import importlib
+from urllib.parse import urlsplit, urlunsplit
+
+from .._crypto import Keyring
+from .._exceptions import ConfigurationError
+from .base import AccountFilter, Store
+from .changes import ChangeHub, Subscription
+
+__all__ = [
+    "AccountFilter",
+    "ChangeHub",
+    "Store",
+    "Subscription",
+    "display_url",
+    "open_store",
+    "store_class",
+]
+
+BACKENDS = {
+    "sqlite": "toolauth.store.sqlite:SQLiteStore",
+    "sqlite3": "toolauth.store.sqlite:SQLiteStore",
+    "postgres": "toolauth.store.postgres:PostgresStore",
+    "postgresql": "toolauth.store.postgres:PostgresStore",
+}
+
+
+def display_url(url: str) -> str:
+    """``url`` with its password masked, for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def store_class(url: str) -> type[Store]:
+    scheme = urlsplit(url).scheme.split("+")[0]
+    target = BACKENDS.get(scheme)
+    if target is None:
+        raise ConfigurationError(
+            f"Unsupported database URL scheme {scheme!r}; use sqlite:///path.db or "
+            "postgresql://user@host/db."
+        )
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"The {scheme} store needs an extra: pip install 'toolauth[postgres]' ({exc})."
+        ) from exc
+    cls: type[Store] = getattr(module, attr)
+    return cls
+
+
+async def open_store(url: str, keyring: Keyring) -> Store:
+    """An open store for ``url`` with its migrations applied."""
+    store = store_class(url)(url, keyring)  # type: ignore[call-arg]
+    await store.open()
+    return store

@@ -1,0 +1,191 @@
+"""The ``Store`` interface every backend implements, and the row codec they share.
+
+A backend does SQL only. Turning models into rows — encrypting ``credentials`` with the
+keyring, the row's table and id as associated data — happens here, once, for every backend.
+Every write is one transaction; updates are compare-and-swap on the row's ``version`` so two
+writers (coroutines or processes) never silently overwrite each other.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import SecretStr
+
+from .._crypto import Keyring
+from .._exceptions import DecryptionError
+from .._models import AuthConfig, ConnectedAccount, ConnectionStatus
+from .changes import ChangeHub
+
+__all__ = ["AccountFilter", "Store", "decode_row", "encode_row"]
+
+Model = TypeVar("Model", AuthConfig, ConnectedAccount)
+
+_TABLES: dict[type[Any], str] = {
+    AuthConfig: "auth_configs",
+    ConnectedAccount: "connected_accounts",
+}
+_JSON_COLUMNS = frozenset({"scopes", "data"})
+
+
+def encode_row(keyring: Keyring, model: AuthConfig | ConnectedAccount) -> dict[str, Any]:
+    """The row for ``model``: plain columns, JSON for lists and dicts, the secrets encrypted."""
+    row = model.model_dump(mode="python", exclude={"credentials"})
+    row["version"] = model.version
+    for column in _JSON_COLUMNS & row.keys():
+        value = row[column]
+        row[column] = json.dumps(list(value) if isinstance(value, tuple) else value)
+    for column in ("type", "auth_scheme", "status"):
+        if column in row:
+            row[column] = str(row[column])
+    secrets = {k: v.get_secret_value() for k, v in model.credentials.items()}
+    aad = f"{_TABLES[type(model)]}:{model.id}".encode()
+    row["key_id"], row["secret"] = keyring.encrypt(json.dumps(secrets).encode(), aad=aad)
+    return row
+
+
+def decode_row(keyring: Keyring, cls: type[Model], row: Mapping[str, Any]) -> Model:
+    """The model for ``row``; secrets decrypted (a clear ``DecryptionError`` if they cannot be)."""
+    values = dict(row)
+    aad = f"{_TABLES[cls]}:{values['id']}".encode()
+    plaintext = keyring.decrypt(values.pop("key_id"), bytes(values.pop("secret")), aad=aad)
+    try:
+        secrets = json.loads(plaintext)
+    except ValueError:
+        raise DecryptionError(f"The secrets of {values['id']} are not readable.") from None
+    for column in _JSON_COLUMNS & values.keys():
+        if isinstance(values[column], str):
+            values[column] = json.loads(values[column])
+    values["credentials"] = {k: SecretStr(v) for k, v in secrets.items()}
+    return cls.model_validate(values)
+
+
+class AccountFilter:
+    """What ``list_accounts`` selects; ``None`` means any."""
+
+    __slots__ = ("auth_config_id", "label", "limit", "statuses", "toolkit", "user_id")
+
+    def __init__(
+        self,
+        *,
+        user_id: str | None = None,
+        toolkit: str | None = None,
+        auth_config_id: str | None = None,
+        statuses: Sequence[ConnectionStatus] | None = None,
+        label: str | None = None,
+        limit: int | None = None,
+    ) -> None:
+        self.user_id = user_id
+        self.toolkit = toolkit
+        self.auth_config_id = auth_config_id
+        self.statuses = tuple(statuses) if statuses else None
+        self.label = label
+        self.limit = limit
+
+
+class Store(abc.ABC):
+    """Persistence for auth configs and connected accounts, with change notifications.
+
+    Backends: ``SQLiteStore`` (embedded default) and ``PostgresStore``. Open one with
+    :func:`toolauth.store.open_store`.
+    """
+
+    def __init__(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+        self.changes = ChangeHub()
+
+    # lifecycle ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect, apply pending migrations, register the primary key id."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def schema_version(self) -> int: ...
+
+    @property
+    @abc.abstractmethod
+    def display_url(self) -> str:
+        """The database URL with any password masked: safe for logs and errors."""
+
+    # auth configs ------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_auth_config(self, config: AuthConfig) -> None: ...
+
+    @abc.abstractmethod
+    async def get_auth_config(self, id: str) -> AuthConfig | None: ...
+
+    @abc.abstractmethod
+    async def list_auth_configs(
+        self, *, toolkit: str | None = None, enabled: bool | None = None
+    ) -> list[AuthConfig]: ...
+
+    @abc.abstractmethod
+    async def save_auth_config(self, config: AuthConfig) -> AuthConfig:
+        """Write ``config`` if the row still has ``config.version``; ``ConflictError`` if not.
+
+        Returns the saved config with its new version.
+        """
+
+    @abc.abstractmethod
+    async def delete_auth_config(self, id: str, *, with_accounts: bool) -> list[str]:
+        """Delete a config; with ``with_accounts`` its accounts too, in the same transaction.
+
+        Returns the ids of the deleted accounts. Without ``with_accounts``, a config that still
+        has accounts raises ``ConflictError``; an unknown id raises ``NotFoundError``.
+        """
+
+    # connected accounts ------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_account(self, account: ConnectedAccount) -> None: ...
+
+    @abc.abstractmethod
+    async def get_account(self, id: str) -> ConnectedAccount | None: ...
+
+    @abc.abstractmethod
+    async def list_accounts(self, where: AccountFilter) -> list[ConnectedAccount]:
+        """Accounts matching ``where``, newest first."""
+
+    @abc.abstractmethod
+    async def count_accounts(self, *, auth_config_id: str) -> int: ...
+
+    @abc.abstractmethod
+    async def save_account(self, account: ConnectedAccount) -> ConnectedAccount:
+        """Compare-and-swap on ``account.version``, as :meth:`save_auth_config`."""
+
+    @abc.abstractmethod
+    async def delete_account(self, id: str) -> bool: ...
+
+    # keys --------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def key_ids(self) -> set[str]:
+        """Ids of every key that rows in this database may be encrypted with."""
+
+    @abc.abstractmethod
+    async def rotate_keys(self) -> int:
+        """Re-encrypt every row under the primary key; returns how many rows were rewritten."""
+
+    # helpers for backends ----------------------------------------------------------------
+    def _encode(self, model: AuthConfig | ConnectedAccount) -> dict[str, Any]:
+        return encode_row(self.keyring, model)
+
+    def _decode(self, cls: type[Model], row: Mapping[str, Any]) -> Model:
+        return decode_row(self.keyring, cls, row)
+
+    @staticmethod
+    def _bump(model: Model) -> Model:
+        from .._models import utcnow
+
+        return model.model_copy(update={"version": model.version + 1, "updated_at": utcnow()})
+
+
+def parse_timestamp(value: str | datetime | None) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)

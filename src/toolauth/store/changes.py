@@ -1,0 +1,66 @@
+"""In-process change notifications: the store publishes an account id after each commit that
+changes it, and waiters wake at once instead of polling.
+
+One hub belongs to one store and one event loop. Changes made by other processes reach it
+through the backend (SQLite's ``PRAGMA data_version``, PostgreSQL's LISTEN/NOTIFY), which
+calls :meth:`ChangeHub.publish_all` when it cannot tell which account changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import anyio
+
+__all__ = ["ChangeHub", "Subscription"]
+
+
+class Subscription:
+    """A subscriber's doorbell. Read the state *after* subscribing, then ``await wait()``."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self._event = anyio.Event()
+
+    def _ring(self) -> None:
+        self._event.set()
+
+    async def wait(self) -> None:
+        """Return after the next change; changes since the last ``wait`` return at once."""
+        await self._event.wait()
+        # Re-arm before the caller re-reads state, so a change during the re-read rings again.
+        self._event = anyio.Event()
+
+
+class ChangeHub:
+    """Who waits for which account, and the bell that wakes them."""
+
+    def __init__(self) -> None:
+        self._subs: dict[str, set[Subscription]] = {}
+
+    @contextmanager
+    def subscribe(self, account_id: str) -> Iterator[Subscription]:
+        sub = Subscription(account_id)
+        self._subs.setdefault(account_id, set()).add(sub)
+        try:
+            yield sub
+        finally:
+            group = self._subs.get(account_id)
+            if group is not None:
+                group.discard(sub)
+                if not group:
+                    del self._subs[account_id]
+
+    @property
+    def has_subscribers(self) -> bool:
+        return bool(self._subs)
+
+    def publish(self, account_id: str) -> None:
+        for sub in tuple(self._subs.get(account_id, ())):
+            sub._ring()
+
+    def publish_all(self) -> None:
+        for group in tuple(self._subs.values()):
+            for sub in tuple(group):
+                sub._ring()

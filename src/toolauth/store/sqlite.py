@@ -1,0 +1,363 @@
+"""The embedded store: one SQLite file through aiosqlite.
+
+WAL journal (readers never block the writer), a busy timeout for writers in other processes,
+``BEGIN IMMEDIATE`` for every write so a transaction never has to upgrade its lock half-way.
+One connection per store, used by one coroutine at a time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import aiosqlite
+import anyio
+
+from .._crypto import Keyring
+from .._exceptions import (
+    ConfigurationError,
+    ConflictError,
+    MigrationError,
+    NotFoundError,
+    StoreError,
+)
+from .._models import AuthConfig, ConnectedAccount, utcnow
+from .base import AccountFilter, Model, Store, parse_timestamp
+from .migrations import load_migrations
+
+__all__ = ["SQLiteStore", "sqlite_path"]
+
+_TIMESTAMPS = ("created_at", "updated_at", "expires_at")
+_AUTH_CONFIG_COLUMNS = (
+    "id", "toolkit", "name", "type", "auth_scheme", "scopes", "enabled",
+    "key_id", "secret", "version", "created_at", "updated_at",
+)  # fmt: skip
+_ACCOUNT_COLUMNS = (
+    "id", "user_id", "toolkit", "auth_config_id", "status", "status_reason", "scopes",
+    "expires_at", "label", "data", "key_id", "secret", "version", "created_at", "updated_at",
+)  # fmt: skip
+_TABLE = {AuthConfig: "auth_configs", ConnectedAccount: "connected_accounts"}
+_COLUMNS = {AuthConfig: _AUTH_CONFIG_COLUMNS, ConnectedAccount: _ACCOUNT_COLUMNS}
+
+
+def sqlite_path(url: str) -> Path:
+    """The file of a ``sqlite:///relative.db`` or ``sqlite:////absolute.db`` URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("sqlite", "sqlite3") or not parts.path.startswith("/"):
+        raise ConfigurationError(
+            f"{url!r} is not a SQLite URL; use sqlite:///relative/path.db or "
+            "sqlite:////absolute/path.db."
+        )
+    path = unquote(parts.path[1:])
+    if not path or path == ":memory:":
+        raise ConfigurationError("toolauth needs a SQLite file, not an in-memory database.")
+    return Path(path)
+
+
+def _to_sql(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _from_sql(row: Mapping[str, Any]) -> dict[str, Any]:
+    values = dict(row)
+    for column in _TIMESTAMPS:
+        if column in values:
+            values[column] = parse_timestamp(values[column])
+    if "enabled" in values:
+        values["enabled"] = bool(values["enabled"])
+    return values
+
+
+class SQLiteStore(Store):
+    """A ``Store`` in one SQLite file. Safe for several processes on one machine."""
+
+    dialect = "sqlite"
+
+    def __init__(self, url: str, keyring: Keyring, *, busy_timeout: float = 10.0) -> None:
+        super().__init__(keyring)
+        self.path = sqlite_path(url)
+        self._busy_ms = int(busy_timeout * 1000)
+        self._db: aiosqlite.Connection | None = None
+        self._lock = anyio.Lock()
+
+    @property
+    def display_url(self) -> str:
+        return f"sqlite:///{self.path}"
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.display_url!r})"
+
+    # lifecycle ---------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._db is not None:
+            return
+        await anyio.to_thread.run_sync(lambda: self.path.parent.mkdir(parents=True, exist_ok=True))
+        try:
+            db = await aiosqlite.connect(self.path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"Cannot open the SQLite database {self.path}: {exc}") from exc
+        db.row_factory = aiosqlite.Row
+        try:
+            await db.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await db.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            await db.close()
+            raise StoreError(f"Cannot use the SQLite database {self.path}: {exc}") from exc
+        self._db = db
+        try:
+            await self.migrate()
+            async with self._write() as tx:
+                await tx.execute(
+                    "INSERT OR IGNORE INTO encryption_keys (key_id, created_at) VALUES (?, ?)",
+                    (self.keyring.primary_id, utcnow().isoformat()),
+                )
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            await db.close()
+
+    @property
+    def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise StoreError("The store is closed; open it first (async with AsyncToolAuth()).")
+        return self._db
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction: ``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on error."""
+        async with self._lock:
+            db = self._conn
+            try:
+                await db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"The database {self.path} is busy or locked: {exc}") from exc
+            try:
+                yield db
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            try:
+                await db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                await db.execute("ROLLBACK")
+                raise StoreError(f"Could not commit to {self.path}: {exc}") from exc
+
+    async def _fetch(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        async with self._lock:
+            try:
+                async with self._conn.execute(sql, tuple(params)) as cursor:
+                    rows = await cursor.fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"Reading {self.path} failed: {exc}") from exc
+        return [_from_sql(row) for row in rows]
+
+    async def migrate(self) -> list[int]:
+        """Apply pending migrations in one transaction; returns the versions applied."""
+        migrations = load_migrations(self.dialect)
+        async with self._write() as db:
+            await db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            async with db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") as c:
+                row = await c.fetchone()
+            current = int(row[0]) if row else 0
+            if current > len(migrations):
+                raise MigrationError(
+                    f"The database {self.path} has schema version {current}, newer than this "
+                    f"toolauth knows ({len(migrations)}). Upgrade toolauth."
+                )
+            applied = []
+            for migration in migrations[current:]:
+                try:
+                    for statement in migration.statements:
+                        await db.execute(statement)
+                except sqlite3.Error as exc:
+                    raise MigrationError(
+                        f"Migration {migration.version:04d}_{migration.name} failed on "
+                        f"{self.path}: {exc}. Nothing was changed."
+                    ) from exc
+                await db.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, utcnow().isoformat()),
+                )
+                applied.append(migration.version)
+        return applied
+
+    async def schema_version(self) -> int:
+        rows = await self._fetch("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
+        return int(rows[0]["v"])
+
+    # generic row operations --------------------------------------------------------------
+    async def _insert(self, model: AuthConfig | ConnectedAccount) -> None:
+        cls = type(model)
+        row = self._encode(model)
+        columns = _COLUMNS[cls]
+        sql = (
+            f"INSERT INTO {_TABLE[cls]} ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)})"
+        )
+        async with self._write() as db:
+            try:
+                await db.execute(sql, [_to_sql(row[c]) for c in columns])
+            except sqlite3.IntegrityError as exc:
+                raise ConflictError(f"Cannot store {model.id}: {exc}") from exc
+
+    async def _get(self, cls: type[Model], id: str) -> Model | None:
+        rows = await self._fetch(f"SELECT * FROM {_TABLE[cls]} WHERE id = ?", (id,))
+        return self._decode(cls, rows[0]) if rows else None
+
+    async def _save(self, model: Model) -> Model:
+        cls = type(model)
+        new = self._bump(model)
+        row = self._encode(new)
+        columns = [c for c in _COLUMNS[cls] if c not in ("id", "created_at")]
+        sql = (
+            f"UPDATE {_TABLE[cls]} SET {', '.join(f'{c} = ?' for c in columns)} "
+            "WHERE id = ? AND version = ?"
+        )
+        async with self._write() as db:
+            cursor = await db.execute(
+                sql, [*(_to_sql(row[c]) for c in columns), model.id, model.version]
+            )
+            if cursor.rowcount != 1:
+                raise ConflictError(
+                    f"{model.id} changed since it was read (or was deleted); read it again."
+                )
+        if isinstance(new, ConnectedAccount):
+            self.changes.publish(new.id)
+        return new
+
+    # auth configs ------------------------------------------------------------------------
+    async def create_auth_config(self, config: AuthConfig) -> None:
+        await self._insert(config)
+
+    async def get_auth_config(self, id: str) -> AuthConfig | None:
+        return await self._get(AuthConfig, id)
+
+    async def list_auth_configs(
+        self, *, toolkit: str | None = None, enabled: bool | None = None
+    ) -> list[AuthConfig]:
+        clauses, params = [], []
+        if toolkit is not None:
+            clauses.append("toolkit = ?")
+            params.append(toolkit)
+        if enabled is not None:
+            clauses.append("enabled = ?")
+            params.append(int(enabled))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = await self._fetch(
+            f"SELECT * FROM auth_configs {where} ORDER BY created_at, id",
+            params,
+        )
+        return [self._decode(AuthConfig, r) for r in rows]
+
+    async def save_auth_config(self, config: AuthConfig) -> AuthConfig:
+        return await self._save(config)
+
+    async def delete_auth_config(self, id: str, *, with_accounts: bool) -> list[str]:
+        async with self._write() as db:
+            async with db.execute(
+                "SELECT id FROM connected_accounts WHERE auth_config_id = ?", (id,)
+            ) as cursor:
+                account_ids = [row[0] for row in await cursor.fetchall()]
+            if account_ids and not with_accounts:
+                raise ConflictError(
+                    f"Auth config {id} still has {len(account_ids)} connected account(s). "
+                    "Delete them first, disable the config instead, or pass force=True to "
+                    "delete the config with its accounts."
+                )
+            await db.execute("DELETE FROM connected_accounts WHERE auth_config_id = ?", (id,))
+            cursor = await db.execute("DELETE FROM auth_configs WHERE id = ?", (id,))
+            if cursor.rowcount != 1:
+                raise NotFoundError("auth config", id)
+        for account_id in account_ids:
+            self.changes.publish(account_id)
+        return account_ids
+
+    # connected accounts ------------------------------------------------------------------
+    async def create_account(self, account: ConnectedAccount) -> None:
+        await self._insert(account)
+        self.changes.publish(account.id)
+
+    async def get_account(self, id: str) -> ConnectedAccount | None:
+        return await self._get(ConnectedAccount, id)
+
+    async def list_accounts(self, where: AccountFilter) -> list[ConnectedAccount]:
+        clauses, params = [], []
+        for column in ("user_id", "toolkit", "auth_config_id", "label"):
+            value = getattr(where, column)
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if where.statuses:
+            clauses.append(f"status IN ({', '.join('?' for _ in where.statuses)})")
+            params.extend(str(s) for s in where.statuses)
+        sql = "SELECT * FROM connected_accounts"
+        if clauses:
+            sql += f" WHERE {' AND '.join(clauses)}"
+        sql += " ORDER BY created_at DESC, id"
+        if where.limit is not None:
+            sql += " LIMIT ?"
+            params.append(where.limit)
+        return [self._decode(ConnectedAccount, r) for r in await self._fetch(sql, params)]
+
+    async def count_accounts(self, *, auth_config_id: str) -> int:
+        rows = await self._fetch(
+            "SELECT COUNT(*) AS n FROM connected_accounts WHERE auth_config_id = ?",
+            (auth_config_id,),
+        )
+        return int(rows[0]["n"])
+
+    async def save_account(self, account: ConnectedAccount) -> ConnectedAccount:
+        return await self._save(account)
+
+    async def delete_account(self, id: str) -> bool:
+        async with self._write() as db:
+            cursor = await db.execute("DELETE FROM connected_accounts WHERE id = ?", (id,))
+            deleted = cursor.rowcount == 1
+        if deleted:
+            self.changes.publish(id)
+        return deleted
+
+    # keys --------------------------------------------------------------------------------
+    async def key_ids(self) -> set[str]:
+        rows = await self._fetch("SELECT key_id FROM encryption_keys")
+        return {r["key_id"] for r in rows}
+
+    async def rotate_keys(self) -> int:
+        rewritten = 0
+        async with self._write() as db:
+            for cls in (AuthConfig, ConnectedAccount):
+                table = _TABLE[cls]
+                async with db.execute(
+                    f"SELECT * FROM {table} WHERE key_id != ?",
+                    (self.keyring.primary_id,),
+                ) as cursor:
+                    rows = [_from_sql(r) for r in await cursor.fetchall()]
+                for raw in rows:
+                    row = self._encode(self._decode(cls, raw))
+                    await db.execute(
+                        f"UPDATE {table} SET key_id = ?, secret = ? WHERE id = ?",
+                        (row["key_id"], row["secret"], raw["id"]),
+                    )
+                    rewritten += 1
+            await db.execute(
+                "DELETE FROM encryption_keys WHERE key_id != ?", (self.keyring.primary_id,)
+            )
+        return rewritten

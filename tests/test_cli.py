@@ -1,0 +1,32 @@
+import subprocess
+import sys
+
+
+def test_demo_runs_offline(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "toolauth", "demo"], capture_output=True, text=True, timeout=60,
+        cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "github" in out.stdout and "ACTIVE" in out.stdout
+    assert "demo-client-secret" not in out.stdout
+
+
+def test_toolkits_command(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "toolauth", "toolkits"], capture_output=True, text=True,
+        timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0
+    assert "slack" in out.stdout
+
+
+def test_errors_are_one_line_not_a_traceback(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "toolauth", "migrate"], capture_output=True, text=True,
+        timeout=60, cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "TOOLAUTH_DATABASE_URL": "mysql://x/y"},
+    )  # fmt: skip
+    assert out.returncode == 1
+    assert out.stderr.startswith("toolauth: Unsupported database URL scheme 'mysql'")
+    assert "Traceback" not in out.stderr
