@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._exceptions import ConflictError, NotFoundError, ValidationError
+from ._exceptions import NotFoundError, ValidationError
 from ._ids import new_id
 from ._models import AuthConfig, AuthConfigType, AuthScheme, utcnow
 from ._sync import sync_wrapped
@@ -19,7 +19,6 @@ __all__ = ["AuthConfigs"]
 
 _OAUTH_APP_KEYS = ("client_id", "client_secret")
 _UNSET: Any = object()
-_CAS_RETRIES = 5
 
 
 @sync_wrapped
@@ -133,11 +132,11 @@ class AuthConfigs:
             changes["enabled"] = enabled
         if scopes is not _UNSET:
             changes["scopes"] = check_scopes(scopes)
-        store = await self._client.store()
-        for _ in range(_CAS_RETRIES):
-            current = await self.get(id)
+        catalog = self._client.catalog
+
+        def apply(current: AuthConfig) -> AuthConfig:
             update = dict(changes)
-            spec = self._client.catalog.get(current.toolkit).scheme(current.auth_scheme)
+            spec = catalog.get(current.toolkit).scheme(current.auth_scheme)
             is_oauth = isinstance(spec, OAuth2SchemeSpec)
             if "scopes" in update and not is_oauth:
                 raise ValidationError(
@@ -150,16 +149,12 @@ class AuthConfigs:
                         "Only custom OAuth configs hold credentials; this one has none to update.",
                         field="credentials",
                     )
-                merged = {
-                    **current.credentials,
-                    **check_credentials(credentials, allowed=_OAUTH_APP_KEYS, required=()),
-                }
-                update["credentials"] = merged
-            try:
-                return await store.save_auth_config(current.model_copy(update=update))
-            except ConflictError:
-                continue
-        raise ConflictError(f"Auth config {id} kept changing under this update; try again.")
+                given = check_credentials(credentials, allowed=_OAUTH_APP_KEYS, required=())
+                update["credentials"] = {**current.credentials, **given}
+            return current.model_copy(update=update)
+
+        store = await self._client.store()
+        return await store.modify(AuthConfig, id, apply)
 
     async def enable(self, id: str) -> AuthConfig:
         return await self.update(id, enabled=True)

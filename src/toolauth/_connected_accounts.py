@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 __all__ = ["ConnectedAccounts"]
 
 _TOKEN_KEYS = ("access_token", "refresh_token", "id_token", "token_type")
-_CAS_RETRIES = 5
 
 
 def split_fields(
@@ -168,21 +167,16 @@ class ConnectedAccounts:
     async def _set_status(
         self, id: str, status: ConnectionStatus, reason: str | None
     ) -> ConnectedAccount:
-        store = await self._client.store()
-        for _ in range(_CAS_RETRIES):
-            current = await self.get(id)
+        def apply(current: ConnectedAccount) -> ConnectedAccount:
             if status is ConnectionStatus.ACTIVE and not current.credentials:
                 raise ConflictError(
                     f"Connected account {id} has no credentials yet ({current.status.value}); "
                     "the user must finish connecting first."
                 )
-            try:
-                return await store.save_account(
-                    current.model_copy(update={"status": status, "status_reason": reason})
-                )
-            except ConflictError:
-                continue
-        raise ConflictError(f"Connected account {id} kept changing; try again.")
+            return current.model_copy(update={"status": status, "status_reason": reason})
+
+        store = await self._client.store()
+        return await store.modify(ConnectedAccount, id, apply)
 
     async def enable(self, id: str) -> ConnectedAccount:
         """Make a disabled (INACTIVE) account ACTIVE again."""

@@ -18,7 +18,9 @@ __all__ = [
     "AuthConfigType",
     "AuthScheme",
     "ConnectedAccount",
+    "ConnectionLink",
     "ConnectionStatus",
+    "LinkStatus",
     "utcnow",
 ]
 
@@ -141,3 +143,44 @@ class ConnectedAccount(BaseModel):
     @property
     def is_active(self) -> bool:
         return self.status is ConnectionStatus.ACTIVE
+
+
+class LinkStatus(_Choice):
+    """Where a connect link stands. Only a ``PENDING`` link can be used."""
+
+    PENDING = "PENDING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    EXPIRED = "EXPIRED"
+
+
+class ConnectionLink(BaseModel):
+    """A short-lived, single-use link that walks one user through one toolkit's flow.
+
+    ``secrets`` (the PKCE code verifier, the form's CSRF token) never appear in ``repr``/JSON.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    connected_account_id: str
+    user_id: str
+    toolkit: str
+    auth_config_id: str
+    auth_scheme: AuthScheme
+    status: LinkStatus
+    pending_key: str
+    callback_url: str | None = None
+    redirect_uri: str | None = None
+    state_hash: str | None = None
+    error: str | None = None
+    error_description: str | None = None
+    expires_at: datetime
+    completed_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+    secrets: _Secrets = Field(default_factory=dict, exclude=True, repr=False)
+    version: int = Field(default=1, exclude=True, repr=False)
+
+    def is_usable(self, now: datetime | None = None) -> bool:
+        return self.status is LinkStatus.PENDING and (now or utcnow()) < self.expires_at

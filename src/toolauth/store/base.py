@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -18,23 +18,32 @@ from pydantic import SecretStr
 
 from .._crypto import Keyring
 from .._exceptions import DecryptionError
-from .._models import AuthConfig, ConnectedAccount, ConnectionStatus
+from .._models import AuthConfig, ConnectedAccount, ConnectionLink, ConnectionStatus
 from .changes import ChangeHub
 
-__all__ = ["AccountFilter", "Store", "decode_row", "encode_row"]
+__all__ = ["KINDS", "TABLES", "AccountFilter", "Store", "decode_row", "encode_row"]
 
-Model = TypeVar("Model", AuthConfig, ConnectedAccount)
+Model = TypeVar("Model", AuthConfig, ConnectedAccount, ConnectionLink)
+AnyModel = AuthConfig | ConnectedAccount | ConnectionLink
 
-_TABLES: dict[type[Any], str] = {
+TABLES: dict[type[Any], str] = {
     AuthConfig: "auth_configs",
     ConnectedAccount: "connected_accounts",
+    ConnectionLink: "connection_links",
 }
+KINDS: dict[type[Any], str] = {
+    AuthConfig: "auth config",
+    ConnectedAccount: "connected account",
+    ConnectionLink: "connect link",
+}
+_SECRET_FIELD: dict[type[Any], str] = {ConnectionLink: "secrets"}
 _JSON_COLUMNS = frozenset({"scopes", "data"})
 
 
-def encode_row(keyring: Keyring, model: AuthConfig | ConnectedAccount) -> dict[str, Any]:
+def encode_row(keyring: Keyring, model: AnyModel) -> dict[str, Any]:
     """The row for ``model``: plain columns, JSON for lists and dicts, the secrets encrypted."""
-    row = model.model_dump(mode="python", exclude={"credentials"})
+    secret_field = _SECRET_FIELD.get(type(model), "credentials")
+    row = model.model_dump(mode="python", exclude={secret_field})
     row["version"] = model.version
     for column in _JSON_COLUMNS & row.keys():
         value = row[column]
@@ -42,8 +51,8 @@ def encode_row(keyring: Keyring, model: AuthConfig | ConnectedAccount) -> dict[s
     for column in ("type", "auth_scheme", "status"):
         if column in row:
             row[column] = str(row[column])
-    secrets = {k: v.get_secret_value() for k, v in model.credentials.items()}
-    aad = f"{_TABLES[type(model)]}:{model.id}".encode()
+    secrets = {k: v.get_secret_value() for k, v in getattr(model, secret_field).items()}
+    aad = f"{TABLES[type(model)]}:{model.id}".encode()
     row["key_id"], row["secret"] = keyring.encrypt(json.dumps(secrets).encode(), aad=aad)
     return row
 
@@ -51,7 +60,7 @@ def encode_row(keyring: Keyring, model: AuthConfig | ConnectedAccount) -> dict[s
 def decode_row(keyring: Keyring, cls: type[Model], row: Mapping[str, Any]) -> Model:
     """The model for ``row``; secrets decrypted (a clear ``DecryptionError`` if they cannot be)."""
     values = dict(row)
-    aad = f"{_TABLES[cls]}:{values['id']}".encode()
+    aad = f"{TABLES[cls]}:{values['id']}".encode()
     plaintext = keyring.decrypt(values.pop("key_id"), bytes(values.pop("secret")), aad=aad)
     try:
         secrets = json.loads(plaintext)
@@ -60,7 +69,8 @@ def decode_row(keyring: Keyring, cls: type[Model], row: Mapping[str, Any]) -> Mo
     for column in _JSON_COLUMNS & values.keys():
         if isinstance(values[column], str):
             values[column] = json.loads(values[column])
-    values["credentials"] = {k: SecretStr(v) for k, v in secrets.items()}
+    secret_field = _SECRET_FIELD.get(cls, "credentials")
+    values[secret_field] = {k: SecretStr(v) for k, v in secrets.items()}
     return cls.model_validate(values)
 
 
@@ -162,6 +172,42 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def delete_account(self, id: str) -> bool: ...
 
+    @abc.abstractmethod
+    async def try_refresh_lease(self, id: str, owner: str, seconds: float) -> bool:
+        """Take the account's refresh lease unless another owner holds an unexpired one."""
+
+    @abc.abstractmethod
+    async def release_refresh_lease(self, id: str, owner: str) -> None: ...
+
+    # connect links -----------------------------------------------------------------------
+    @abc.abstractmethod
+    async def open_link(
+        self, link: ConnectionLink, new_account: ConnectedAccount | None
+    ) -> tuple[ConnectionLink, bool]:
+        """Insert ``link`` (and ``new_account``) unless a usable link with the same
+        ``pending_key`` exists; returns ``(link, created)``. Links past their expiry are marked
+        EXPIRED first. One transaction."""
+
+    @abc.abstractmethod
+    async def get_link(self, id: str) -> ConnectionLink | None: ...
+
+    @abc.abstractmethod
+    async def get_link_by_state(self, state_hash: str) -> ConnectionLink | None: ...
+
+    @abc.abstractmethod
+    async def latest_link(self, connected_account_id: str) -> ConnectionLink | None: ...
+
+    @abc.abstractmethod
+    async def modify(self, cls: type[Model], id: str, change: Callable[[Model], Model]) -> Model:
+        """Read the row, apply ``change`` and write the result, in one write transaction
+        (so concurrent modifications serialise instead of conflicting). ``NotFoundError`` for
+        an unknown id; an exception from ``change`` leaves the row as it was."""
+
+    @abc.abstractmethod
+    async def save(self, *models: AnyModel) -> list[Any]:
+        """Compare-and-swap several rows in one transaction: all are written, or none
+        (``ConflictError``). Returns the saved models with their new versions."""
+
     # keys --------------------------------------------------------------------------------
     @abc.abstractmethod
     async def key_ids(self) -> set[str]:
@@ -172,7 +218,7 @@ class Store(abc.ABC):
         """Re-encrypt every row under the primary key; returns how many rows were rewritten."""
 
     # helpers for backends ----------------------------------------------------------------
-    def _encode(self, model: AuthConfig | ConnectedAccount) -> dict[str, Any]:
+    def _encode(self, model: AnyModel) -> dict[str, Any]:
         return encode_row(self.keyring, model)
 
     def _decode(self, cls: type[Model], row: Mapping[str, Any]) -> Model:

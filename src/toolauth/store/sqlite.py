@@ -8,7 +8,7 @@ One connection per store, used by one coroutine at a time.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -26,13 +26,13 @@ from .._exceptions import (
     NotFoundError,
     StoreError,
 )
-from .._models import AuthConfig, ConnectedAccount, utcnow
-from .base import AccountFilter, Model, Store, parse_timestamp
+from .._models import AuthConfig, ConnectedAccount, ConnectionLink, LinkStatus, utcnow
+from .base import KINDS, TABLES, AccountFilter, AnyModel, Model, Store, parse_timestamp
 from .migrations import load_migrations
 
 __all__ = ["SQLiteStore", "sqlite_path"]
 
-_TIMESTAMPS = ("created_at", "updated_at", "expires_at")
+_TIMESTAMPS = ("created_at", "updated_at", "expires_at", "completed_at", "refresh_lease_until")
 _AUTH_CONFIG_COLUMNS = (
     "id", "toolkit", "name", "type", "auth_scheme", "scopes", "enabled",
     "key_id", "secret", "version", "created_at", "updated_at",
@@ -41,8 +41,17 @@ _ACCOUNT_COLUMNS = (
     "id", "user_id", "toolkit", "auth_config_id", "status", "status_reason", "scopes",
     "expires_at", "label", "data", "key_id", "secret", "version", "created_at", "updated_at",
 )  # fmt: skip
-_TABLE = {AuthConfig: "auth_configs", ConnectedAccount: "connected_accounts"}
-_COLUMNS = {AuthConfig: _AUTH_CONFIG_COLUMNS, ConnectedAccount: _ACCOUNT_COLUMNS}
+_LINK_COLUMNS = (
+    "id", "connected_account_id", "user_id", "toolkit", "auth_config_id", "auth_scheme",
+    "status", "pending_key", "callback_url", "redirect_uri", "state_hash", "error",
+    "error_description", "key_id", "secret", "version", "expires_at", "completed_at",
+    "created_at", "updated_at",
+)  # fmt: skip
+_COLUMNS: dict[type[Any], tuple[str, ...]] = {
+    AuthConfig: _AUTH_CONFIG_COLUMNS,
+    ConnectedAccount: _ACCOUNT_COLUMNS,
+    ConnectionLink: _LINK_COLUMNS,
+}
 
 
 def sqlite_path(url: str) -> Path:
@@ -204,44 +213,73 @@ class SQLiteStore(Store):
         return int(rows[0]["v"])
 
     # generic row operations --------------------------------------------------------------
-    async def _insert(self, model: AuthConfig | ConnectedAccount) -> None:
+    async def _insert_in(self, db: aiosqlite.Connection, model: AnyModel) -> None:
         cls = type(model)
         row = self._encode(model)
         columns = _COLUMNS[cls]
         sql = (
-            f"INSERT INTO {_TABLE[cls]} ({', '.join(columns)}) "
+            f"INSERT INTO {TABLES[cls]} ({', '.join(columns)}) "
             f"VALUES ({', '.join('?' for _ in columns)})"
         )
+        await db.execute(sql, [_to_sql(row[c]) for c in columns])
+
+    async def _insert(self, model: AnyModel) -> None:
         async with self._write() as db:
             try:
-                await db.execute(sql, [_to_sql(row[c]) for c in columns])
+                await self._insert_in(db, model)
             except sqlite3.IntegrityError as exc:
                 raise ConflictError(f"Cannot store {model.id}: {exc}") from exc
 
     async def _get(self, cls: type[Model], id: str) -> Model | None:
-        rows = await self._fetch(f"SELECT * FROM {_TABLE[cls]} WHERE id = ?", (id,))
+        rows = await self._fetch(f"SELECT * FROM {TABLES[cls]} WHERE id = ?", (id,))
         return self._decode(cls, rows[0]) if rows else None
 
-    async def _save(self, model: Model) -> Model:
+    async def _update_in(self, db: aiosqlite.Connection, model: Model) -> Model:
+        """Write ``model`` over its row if the row still has ``model.version``."""
         cls = type(model)
         new = self._bump(model)
         row = self._encode(new)
         columns = [c for c in _COLUMNS[cls] if c not in ("id", "created_at")]
-        sql = (
-            f"UPDATE {_TABLE[cls]} SET {', '.join(f'{c} = ?' for c in columns)} "
-            "WHERE id = ? AND version = ?"
+        assignments = [f"{c} = ?" for c in columns]
+        if cls is ConnectedAccount:  # a saved account is no longer being refreshed
+            assignments += ["refresh_lease_until = NULL", "refresh_lease_owner = NULL"]
+        sql = f"UPDATE {TABLES[cls]} SET {', '.join(assignments)} WHERE id = ? AND version = ?"
+        cursor = await db.execute(
+            sql, [*(_to_sql(row[c]) for c in columns), model.id, model.version]
         )
-        async with self._write() as db:
-            cursor = await db.execute(
-                sql, [*(_to_sql(row[c]) for c in columns), model.id, model.version]
+        if cursor.rowcount != 1:
+            raise ConflictError(
+                f"{model.id} changed since it was read (or was deleted); read it again."
             )
-            if cursor.rowcount != 1:
-                raise ConflictError(
-                    f"{model.id} changed since it was read (or was deleted); read it again."
-                )
-        if isinstance(new, ConnectedAccount):
-            self.changes.publish(new.id)
         return new
+
+    def _published(self, models: Iterable[AnyModel]) -> None:
+        for model in models:
+            if isinstance(model, ConnectedAccount):
+                self.changes.publish(model.id)
+            elif isinstance(model, ConnectionLink):
+                self.changes.publish(model.connected_account_id)
+
+    async def save(self, *models: AnyModel) -> list[Any]:
+        async with self._write() as db:
+            saved = [await self._update_in(db, model) for model in models]
+        self._published(saved)
+        return saved
+
+    async def modify(self, cls: type[Model], id: str, change: Callable[[Model], Model]) -> Model:
+        async with self._write() as db:
+            async with db.execute(f"SELECT * FROM {TABLES[cls]} WHERE id = ?", (id,)) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                raise NotFoundError(KINDS[cls], id)
+            current = self._decode(cls, _from_sql(row))
+            new = await self._update_in(db, change(current))
+        self._published([new])
+        return new
+
+    async def _save(self, model: Model) -> Model:
+        saved: Model = (await self.save(model))[0]
+        return saved
 
     # auth configs ------------------------------------------------------------------------
     async def create_auth_config(self, config: AuthConfig) -> None:
@@ -282,6 +320,7 @@ class SQLiteStore(Store):
                     "Delete them first, disable the config instead, or pass force=True to "
                     "delete the config with its accounts."
                 )
+            await db.execute("DELETE FROM connection_links WHERE auth_config_id = ?", (id,))
             await db.execute("DELETE FROM connected_accounts WHERE auth_config_id = ?", (id,))
             cursor = await db.execute("DELETE FROM auth_configs WHERE id = ?", (id,))
             if cursor.rowcount != 1:
@@ -329,11 +368,78 @@ class SQLiteStore(Store):
 
     async def delete_account(self, id: str) -> bool:
         async with self._write() as db:
+            await db.execute("DELETE FROM connection_links WHERE connected_account_id = ?", (id,))
             cursor = await db.execute("DELETE FROM connected_accounts WHERE id = ?", (id,))
             deleted = cursor.rowcount == 1
         if deleted:
             self.changes.publish(id)
         return deleted
+
+    async def try_refresh_lease(self, id: str, owner: str, seconds: float) -> bool:
+        now = utcnow()
+        until = now.timestamp() + seconds
+        from datetime import datetime, timezone
+
+        async with self._write() as db:
+            cursor = await db.execute(
+                "UPDATE connected_accounts SET refresh_lease_until = ?, refresh_lease_owner = ? "
+                "WHERE id = ? AND (refresh_lease_until IS NULL OR refresh_lease_until < ? "
+                "OR refresh_lease_owner = ?)",
+                (datetime.fromtimestamp(until, timezone.utc).isoformat(), owner, id,
+                 now.isoformat(), owner),
+            )  # fmt: skip
+            return cursor.rowcount == 1
+
+    async def release_refresh_lease(self, id: str, owner: str) -> None:
+        async with self._write() as db:
+            await db.execute(
+                "UPDATE connected_accounts SET refresh_lease_until = NULL, "
+                "refresh_lease_owner = NULL WHERE id = ? AND refresh_lease_owner = ?",
+                (id, owner),
+            )
+        self.changes.publish(id)
+
+    # connect links -----------------------------------------------------------------------
+    async def open_link(
+        self, link: ConnectionLink, new_account: ConnectedAccount | None
+    ) -> tuple[ConnectionLink, bool]:
+        now = utcnow().isoformat()
+        async with self._write() as db:
+            await db.execute(
+                "UPDATE connection_links SET status = ?, updated_at = ?, version = version + 1 "
+                "WHERE pending_key = ? AND status = ? AND expires_at <= ?",
+                (str(LinkStatus.EXPIRED), now, link.pending_key, str(LinkStatus.PENDING), now),
+            )
+            async with db.execute(
+                "SELECT * FROM connection_links WHERE pending_key = ? AND status = ?",
+                (link.pending_key, str(LinkStatus.PENDING)),
+            ) as cursor:
+                found = await cursor.fetchone()
+            if found is not None:
+                return self._decode(ConnectionLink, _from_sql(found)), False
+            if new_account is not None:
+                await self._insert_in(db, new_account)
+            await self._insert_in(db, link)
+        if new_account is not None:
+            self.changes.publish(new_account.id)
+        return link, True
+
+    async def get_link(self, id: str) -> ConnectionLink | None:
+        return await self._get(ConnectionLink, id)
+
+    async def get_link_by_state(self, state_hash: str) -> ConnectionLink | None:
+        rows = await self._fetch(
+            "SELECT * FROM connection_links WHERE state_hash = ?", (state_hash,)
+        )
+        return self._decode(ConnectionLink, rows[0]) if rows else None
+
+    async def latest_link(self, connected_account_id: str) -> ConnectionLink | None:
+        rows = await self._fetch(
+            "SELECT * FROM connection_links WHERE connected_account_id = ? "
+            "ORDER BY created_at DESC, id LIMIT 1",
+            (connected_account_id,),
+        )
+        return self._decode(ConnectionLink, rows[0]) if rows else None
 
     # keys --------------------------------------------------------------------------------
     async def key_ids(self) -> set[str]:
@@ -343,8 +449,8 @@ class SQLiteStore(Store):
     async def rotate_keys(self) -> int:
         rewritten = 0
         async with self._write() as db:
-            for cls in (AuthConfig, ConnectedAccount):
-                table = _TABLE[cls]
+            for cls in (AuthConfig, ConnectedAccount, ConnectionLink):
+                table = TABLES[cls]
                 async with db.execute(
                     f"SELECT * FROM {table} WHERE key_id != ?",
                     (self.keyring.primary_id,),

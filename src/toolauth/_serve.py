@@ -1,0 +1,200 @@
+"""Run any ASGI app on loopback in the background, with a real uvicorn server.
+
+Used by tests, benchmarks and the offline demo to serve the demo provider and the connect app.
+
+```python
+async with serve_app(app) as base_url:  # "http://127.0.0.1:54321"
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        ...
+
+with serve_app_in_thread(app) as base_url:  # from sync code: scripts, notebooks
+    httpx.get(f"{base_url}/health")
+```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import uvicorn
+
+__all__ = ["serve_app", "serve_app_in_thread"]
+
+
+class _BackgroundServer(uvicorn.Server):
+    """A uvicorn server that leaves the process's signal handlers alone and says when it is up."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.up = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.up.set()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # Whoever owns the loop owns Ctrl+C; stopping goes through `should_exit`.
+        yield
+
+
+def _format_url(host: str, port: int) -> str:
+    if ":" in host:  # an IPv6 literal needs brackets (RFC 3986 §3.2.2)
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def _bind_error(host: str, port: int) -> str | None:
+    """Why binding host:port fails right now, if it does (a best-effort diagnostic)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.create_server((host, port), family=family):
+            return None
+    except OSError as exc:
+        return str(exc)
+
+
+async def _serve_guarded(server: uvicorn.Server) -> None:
+    # uvicorn calls sys.exit() when startup fails; a SystemExit escaping a task would stop
+    # the whole event loop, so turn it into a normal return and let the caller report it.
+    with contextlib.suppress(SystemExit):
+        await server.serve()
+
+
+def _startup_error(
+    server: uvicorn.Server, task: asyncio.Task[None], host: str, port: int
+) -> Exception:
+    where = f"{host}:{port}"
+    lifespan = getattr(server, "lifespan", None)
+    if getattr(lifespan, "startup_failed", False):
+        return RuntimeError(
+            f"could not start a server on {where}: the app's lifespan startup failed "
+            "(see the 'uvicorn.error' log)"
+        )
+    if not task.cancelled() and task.exception() is not None:
+        return RuntimeError(f"could not start a server on {where}: {task.exception()!r}")
+    reason = _bind_error(host, port) or "the address could not be bound"
+    return RuntimeError(
+        f"could not start a server on {where}: {reason}. Pick another port, or port=0 for a "
+        "free one."
+    )
+
+
+@contextlib.asynccontextmanager
+async def serve_app(
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    shutdown_timeout: int = 5,
+) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn as a task of the running event loop.
+
+    Args:
+        app: any ASGI 3 application; its lifespan runs ("on").
+        host: the interface to bind, loopback by default.
+        port: the port to bind; 0 picks a free one.
+        shutdown_timeout: seconds to let in-flight requests finish on exit before cancelling.
+
+    Returns:
+        An async context manager yielding the base URL with the real bound port.
+
+    Raises:
+        RuntimeError: the server did not start (address in use, lifespan startup failed).
+    """
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="on",
+        log_level="warning",
+        log_config=None,  # leave the process's logging configuration alone
+        access_log=False,
+        http="h11",
+        ws="none",
+        timeout_graceful_shutdown=shutdown_timeout,
+    )
+    server = _BackgroundServer(config)
+    task = asyncio.create_task(_serve_guarded(server), name=f"uvicorn {host}:{port}")
+    up = asyncio.create_task(server.up.wait())
+    await asyncio.wait({task, up}, return_when=asyncio.FIRST_COMPLETED)
+    up.cancel()
+    if not server.started:
+        await asyncio.gather(task, return_exceptions=True)
+        raise _startup_error(server, task, host, port)
+
+    bound_port = int(server.servers[0].sockets[0].getsockname()[1])
+    try:
+        yield _format_url(host, bound_port)
+    finally:
+        server.should_exit = True
+        try:
+            await task
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+
+
+class _ThreadState:
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.url: str | None = None
+        self.error: BaseException | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stop: asyncio.Event | None = None
+
+
+@contextlib.contextmanager
+def serve_app_in_thread(
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    shutdown_timeout: int = 5,
+) -> Iterator[str]:
+    """Serve an ASGI app from sync code: its own event loop in a daemon thread.
+
+    Same arguments and errors as `serve_app`. Yields the base URL; on exit the server stops
+    and the thread is joined.
+    """
+    state = _ThreadState()
+
+    async def main() -> None:
+        state.loop = asyncio.get_running_loop()
+        state.stop = asyncio.Event()
+        async with serve_app(app, host=host, port=port, shutdown_timeout=shutdown_timeout) as url:
+            state.url = url
+            state.ready.set()
+            await state.stop.wait()
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # reported to the calling thread
+            state.error = exc
+        finally:
+            state.ready.set()
+
+    thread = threading.Thread(target=run, name=f"toolauth-serve {host}:{port}", daemon=True)
+    thread.start()
+    state.ready.wait()
+    if state.url is None:
+        thread.join()
+        assert state.error is not None
+        raise state.error
+
+    try:
+        yield state.url
+    finally:
+        loop, stop = state.loop, state.stop
+        if loop is not None and stop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already ended
+                loop.call_soon_threadsafe(stop.set)
+        thread.join()
+    if state.error is not None:
+        raise state.error
