@@ -18,6 +18,7 @@ from ._exceptions import (
     ConfigurationError,
     ConflictError,
     ConnectionFailedError,
+    ConnectionRequiredError,
     ConnectionTimeoutError,
     DecryptionError,
     MigrationError,
@@ -29,6 +30,7 @@ from ._exceptions import (
     ToolAuthError,
     ValidationError,
 )
+from ._links import ConnectionRequest
 from ._models import AuthConfig, AuthConfigType, AuthScheme, ConnectedAccount, ConnectionStatus
 from ._settings import Settings
 from ._sync import ToolAuth
@@ -47,6 +49,8 @@ __all__ = [
     "ConnectedAccount",
     "ConnectionFailed",
     "ConnectionFailedError",
+    "ConnectionRequest",
+    "ConnectionRequiredError",
     "ConnectionStatus",
     "ConnectionTimeoutError",
     "DecryptionError",

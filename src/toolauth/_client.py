@@ -11,10 +11,12 @@ import anyio
 import httpx
 
 from ._auth_configs import AuthConfigs
+from ._connect_flow import ConnectFlow
 from ._connected_accounts import ConnectedAccounts
 from ._exceptions import ConfigurationError
 from ._keys import key_file_path, load_keyring, uses_key_file
 from ._settings import Settings
+from ._tokens import TokenManager
 from ._toolkits import Toolkits
 from .catalog import Catalog
 from .store import Store, display_url, open_store, store_class
@@ -71,6 +73,8 @@ class AsyncToolAuth:
         self.toolkits = Toolkits(self)
         self.auth_configs = AuthConfigs(self)
         self.connected_accounts = ConnectedAccounts(self)
+        self.tokens = TokenManager(self)
+        self.connect_flow = ConnectFlow(self)
         self._store: Store | None = None
         self._http: httpx.AsyncClient | None = None
         self._open_lock: anyio.Lock | None = None
@@ -123,6 +127,28 @@ class AsyncToolAuth:
                 follow_redirects=False,
             )
         return self._http
+
+    # the connect app --------------------------------------------------------------------
+    def asgi_app(self) -> Any:
+        """The connect app (a Starlette app) for this client, to mount or serve.
+
+        ```python
+        app.mount("/toolauth", ta.asgi_app())   # then base_url=".../toolauth"
+        ```
+        """
+        from .connect import create_connect_app
+
+        return create_connect_app(self)
+
+    def serve(self, *, host: str = "127.0.0.1", port: int = 0) -> Any:
+        """Run the connect app in the background on this event loop.
+
+        ``async with ta.serve(port=0) as url:`` — with no explicit ``base_url`` setting, the
+        client's ``base_url`` becomes the served URL while the server runs.
+        """
+        from .connect.server import serve_client
+
+        return serve_client(self, host=host, port=port)
 
     async def open(self) -> AsyncToolAuth:
         await self.store()

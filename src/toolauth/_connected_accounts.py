@@ -7,11 +7,21 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from pydantic import SecretStr
 
+from ._callbacks import check_callback_url
 from ._exceptions import ConflictError, NotFoundError, ValidationError
 from ._ids import new_id
-from ._models import AuthScheme, ConnectedAccount, ConnectionStatus, utcnow
+from ._links import ConnectionRequest, wait_for_account
+from ._models import (
+    AuthScheme,
+    ConnectedAccount,
+    ConnectionLink,
+    ConnectionStatus,
+    LinkStatus,
+    utcnow,
+)
 from ._sync import sync_wrapped
 from ._validation import check_credentials, check_text, check_user_id
 from .catalog import ApiKeySchemeSpec, OAuth2SchemeSpec
@@ -187,7 +197,119 @@ class ConnectedAccounts:
         return await self._set_status(id, ConnectionStatus.INACTIVE, "disabled by the app")
 
     async def delete(self, id: str) -> None:
-        """Delete the account and its credentials."""
+        """Delete the account and its credentials, revoking its token at the provider first
+        when the toolkit has a revocation endpoint (RFC 7009)."""
+        account = await self.get(id)
+        await self._client.tokens.revoke(account)
         store = await self._client.store()
         if not await store.delete_account(id):
             raise NotFoundError("connected account", id)
+
+    # connect links -----------------------------------------------------------------------
+    async def link(
+        self,
+        user_id: str,
+        auth_config_id: str,
+        *,
+        callback_url: str | None = None,
+        label: str | None = None,
+        reinitiate: bool = False,
+        ttl: float | None = None,
+    ) -> ConnectionRequest:
+        """A connect link for ``user_id`` through ``auth_config_id``.
+
+        Returns the user's ACTIVE account instead (``redirect_url`` is ``None``) unless
+        ``reinitiate``; returns the same pending link while one is open. ``callback_url``
+        must be on an allowed origin; the user is sent there with ``status``,
+        ``connected_account_id`` and, on failure, ``error``.
+        """
+        user_id = check_user_id(user_id)
+        label = check_text(label, field="label") if label is not None else None
+        settings = self._client.settings
+        if callback_url is not None:
+            callback_url = check_callback_url(
+                callback_url,
+                allowed_origins=settings.allowed_callback_origins,
+                base_url=settings.base_url,
+            )
+        lifetime = settings.link_ttl if ttl is None else ttl
+        if not isinstance(lifetime, (int, float)) or not 0 < lifetime <= 86_400:
+            raise ValidationError("ttl must be between 0 and 86400 seconds.", field="ttl")
+        config = await self._client.auth_configs.get(auth_config_id)
+        if not config.enabled:
+            raise ConflictError(
+                f"Auth config {config.id} is disabled; enable it to connect new accounts."
+            )
+        spec = self._client.catalog.get(config.toolkit).scheme(config.auth_scheme)
+        if not isinstance(spec, (OAuth2SchemeSpec, ApiKeySchemeSpec)):
+            raise ValidationError(
+                f"{config.auth_scheme.value} accounts cannot be connected through a link.",
+                field="auth_config_id",
+            )
+        if isinstance(spec, OAuth2SchemeSpec) and config.is_managed:
+            settings.managed_oauth_app(config.toolkit)  # a clear error now, not on the page
+        store = await self._client.store()
+        mine = [
+            a
+            for a in await store.list_accounts(
+                AccountFilter(user_id=user_id, auth_config_id=config.id)
+            )
+            if a.label == label
+        ]
+        active = next((a for a in mine if a.is_active), None)
+        if active is not None and not reinitiate:
+            return ConnectionRequest(self._client, active, None)
+        now = utcnow()
+        target = active or (mine[0] if mine else None)
+        if target is None:
+            account = ConnectedAccount(
+                id=new_id("ca"), user_id=user_id, toolkit=config.toolkit,
+                auth_config_id=config.id, status=ConnectionStatus.INITIATED, label=label,
+                created_at=now, updated_at=now,
+            )  # fmt: skip
+        elif target.is_active:
+            account = target  # reconnecting: it stays ACTIVE until the new grant lands
+        else:
+            account = target.model_copy(
+                update={"status": ConnectionStatus.INITIATED, "status_reason": None}
+            )
+        link = ConnectionLink(
+            id=new_id("ln"), connected_account_id=account.id, user_id=user_id,
+            toolkit=config.toolkit, auth_config_id=config.id, auth_scheme=config.auth_scheme,
+            status=LinkStatus.PENDING, pending_key=f"{user_id}\x1f{config.id}\x1f{label or ''}",
+            callback_url=callback_url, expires_at=now + timedelta(seconds=lifetime),
+            created_at=now, updated_at=now,
+        )  # fmt: skip
+        for _ in range(3):
+            try:
+                opened, created = await store.open_link(
+                    link, account, new=target is None, update=account is not target
+                )
+                break
+            except ConflictError:  # a concurrent link() won the race: take its link
+                continue
+        else:
+            raise ConflictError("Could not open a link; the account kept changing. Try again.")
+        if not created:
+            account = await self.get(opened.connected_account_id)
+        return ConnectionRequest(self._client, account, opened)
+
+    async def wait_for_connection(
+        self, id: str, *, timeout: float | None = None
+    ) -> ConnectedAccount:
+        """Wait until account ``id`` is ACTIVE (returned) or has failed
+        (``ConnectionFailedError``); ``ConnectionTimeoutError`` after ``timeout`` seconds
+        (default: the remaining lifetime of its pending link)."""
+        return await wait_for_account(self._client, id, timeout=timeout)
+
+    async def http_client(self, id: str) -> httpx.AsyncClient:
+        """An ``httpx.AsyncClient`` on the toolkit's API whose requests carry this account's
+        credentials, refreshed before they expire and once after a 401."""
+        from ._http_auth import account_http_client
+
+        return await account_http_client(self._client, await self.get(id))
+
+    async def refresh(self, id: str) -> ConnectedAccount:
+        """Refresh the account's OAuth tokens now (once, however many callers ask at once)."""
+        account = await self.get(id)
+        return await self._client.tokens.refresh(account, force=True)

@@ -10,6 +10,7 @@ ToolAuthError                      error = "toolauth_error"
 ├── StoreError                     the database failed
 │   ├── DecryptionError            wrong or rotated key, tampered row
 │   └── MigrationError             schema newer than this code, or a migration failed
+├── ConnectionRequiredError        no ACTIVE account to act with; carries toolkit and status
 ├── ConnectionFailedError          a connected account ended FAILED / EXPIRED / INACTIVE
 ├── ConnectionTimeoutError         waiting for a connection ran out of time (also a TimeoutError)
 └── OAuthError                     carries the RFC 6749 §5.2 ``error`` code from the server
@@ -28,6 +29,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "ConnectionFailedError",
+    "ConnectionRequiredError",
     "ConnectionTimeoutError",
     "DecryptionError",
     "MigrationError",
@@ -110,6 +112,30 @@ class MigrationError(StoreError):
     """The database schema cannot be brought to the version this code needs."""
 
     error = "migration_error"
+
+
+class ConnectionRequiredError(ToolAuthError):
+    """There is no ACTIVE account to act with: the user must connect (or reconnect) first.
+
+    Carries ``toolkit``, ``connected_account_id`` (when there is one) and ``status``.
+    """
+
+    error = "connection_required"
+
+    def __init__(
+        self, toolkit: str, connected_account_id: str | None = None, status: str | None = None
+    ) -> None:
+        what = (
+            f"account {connected_account_id} is {status}"
+            if connected_account_id
+            else ("there is no connected account")
+        )
+        super().__init__(
+            f"A {toolkit} connection is required: {what}. Create a connect link for the user."
+        )
+        self.toolkit = toolkit
+        self.connected_account_id = connected_account_id
+        self.status = status
 
 
 class ConnectionFailedError(ToolAuthError):

@@ -46,6 +46,7 @@ class Settings:
     database_url: str
     encryption_key: SecretStr | None = field(default=None, repr=False)
     base_url: str = DEFAULT_BASE_URL
+    base_url_explicit: bool = False
     demo_provider_url: str | None = None
     link_ttl: float = 600.0
     refresh_margin: float = 60.0
@@ -64,6 +65,7 @@ class Settings:
             database_url=env.get("TOOLAUTH_DATABASE_URL") or f"sqlite:///{home / 'toolauth.db'}",
             encryption_key=SecretStr(key) if key else None,
             base_url=env.get("TOOLAUTH_BASE_URL") or DEFAULT_BASE_URL,
+            base_url_explicit=bool(env.get("TOOLAUTH_BASE_URL")),
             demo_provider_url=env.get("TOOLAUTH_DEMO_PROVIDER_URL") or None,
             link_ttl=_float(env, "TOOLAUTH_LINK_TTL", 600.0),
             refresh_margin=_float(env, "TOOLAUTH_REFRESH_MARGIN", 60.0),
@@ -79,6 +81,8 @@ class Settings:
             given["home"] = Path(given["home"])
         if isinstance(given.get("encryption_key"), str):
             given["encryption_key"] = SecretStr(given["encryption_key"])
+        if "base_url" in given:
+            given.setdefault("base_url_explicit", True)
         if "allowed_callback_origins" in given:
             given["allowed_callback_origins"] = tuple(given["allowed_callback_origins"])
         settings = replace(self, **given)

@@ -148,6 +148,13 @@ class ToolAuth(SyncProxy):
         """The :class:`AsyncToolAuth` this client drives (use it only on its own loop)."""
         return self._target
 
+    def serve(self, *, host: str = "127.0.0.1", port: int = 0) -> Any:
+        """Run the connect app in the background; ``with ta.serve(port=0) as url: ...``."""
+        portal = self._loop._portal
+        if portal is None:
+            raise RuntimeError("This ToolAuth client is closed.")
+        return portal.wrap_async_context_manager(self._target.serve(host=host, port=port))
+
     def close(self) -> None:
         """Close the store and stop the private loop. Also runs at interpreter exit."""
         self._finalizer()

@@ -94,6 +94,7 @@ class Toolkits:
         supported = metadata.get("scopes_supported") or []
         spec = OAuth2SchemeSpec(
             authorization_url=metadata["authorization_endpoint"],
+            issuer=metadata["issuer"],
             token_url=metadata["token_endpoint"],
             revocation_url=metadata.get("revocation_endpoint"),
             userinfo_url=metadata.get("userinfo_endpoint"),

@@ -4,6 +4,7 @@
 toolauth keys generate        print a new encryption key
 toolauth keys rotate          re-encrypt every secret under the first key
 toolauth migrate              apply pending database migrations
+toolauth serve                run the connect app (--host, --port)
 toolauth toolkits             list the toolkits in the catalog
 toolauth demo                 run the offline demo
 ```
@@ -67,6 +68,14 @@ async def _toolkits(settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def _serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    client = AsyncToolAuth(settings=settings)
+    print(f"toolauth connect app on http://{host}:{port} (public URL {settings.base_url})")
+    uvicorn.run(client.asgi_app(), host=host, port=port, log_level="info", proxy_headers=True)
+
+
 async def _demo(settings: Settings) -> str:
     from .demo.run import run_demo
 
@@ -82,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     key_commands.add_parser("rotate", help="re-encrypt every secret under the first key")
     commands.add_parser("migrate", help="apply pending database migrations")
     commands.add_parser("toolkits", help="list the toolkits in the catalog")
+    serve = commands.add_parser("serve", help="run the connect app")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
     commands.add_parser("demo", help="run the offline demo")
     return parser
 
@@ -90,6 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "keys" and args.keys_command == "generate":
         print(generate_key())
+        return 0
+    if args.command == "serve":
+        _serve(Settings.from_env(), args.host, args.port)
         return 0
     actions = {"migrate": _migrate, "toolkits": _toolkits, "demo": _demo}
     action = _rotate if args.command == "keys" else actions[args.command]

@@ -101,6 +101,11 @@ class OAuth2SchemeSpec(_Strict):
 
     authorization_url: str
     token_url: str
+    issuer: str | None = Field(
+        default=None,
+        description="The authorization server's issuer identifier; when set, an 'iss' in the "
+        "authorization response must equal it (RFC 9207).",
+    )
     revocation_url: str | None = None
     userinfo_url: str | None = None
     default_scopes: tuple[str, ...] = ()

@@ -9,8 +9,9 @@ writers (coroutines or processes) never silently overwrite each other.
 from __future__ import annotations
 
 import abc
+import contextlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -182,11 +183,12 @@ class Store(abc.ABC):
     # connect links -----------------------------------------------------------------------
     @abc.abstractmethod
     async def open_link(
-        self, link: ConnectionLink, new_account: ConnectedAccount | None
+        self, link: ConnectionLink, account: ConnectedAccount, *, new: bool, update: bool
     ) -> tuple[ConnectionLink, bool]:
-        """Insert ``link`` (and ``new_account``) unless a usable link with the same
-        ``pending_key`` exists; returns ``(link, created)``. Links past their expiry are marked
-        EXPIRED first. One transaction."""
+        """Insert ``link`` unless a usable link with the same ``pending_key`` exists; returns
+        ``(link, created)``. With it, ``account`` is inserted (``new``) or written over its row
+        (``update``, compare-and-swap). Links past their expiry are marked EXPIRED first. One
+        transaction; a race with another ``open_link`` raises ``ConflictError``."""
 
     @abc.abstractmethod
     async def get_link(self, id: str) -> ConnectionLink | None: ...
@@ -216,6 +218,14 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def rotate_keys(self) -> int:
         """Re-encrypt every row under the primary key; returns how many rows were rewritten."""
+
+    @contextlib.asynccontextmanager
+    async def watching(self) -> AsyncIterator[None]:
+        """While open, changes committed by other processes also reach :attr:`changes`.
+
+        Backends override this (SQLite polls ``PRAGMA data_version``; PostgreSQL listens).
+        """
+        yield
 
     # helpers for backends ----------------------------------------------------------------
     def _encode(self, model: AnyModel) -> dict[str, Any]:

@@ -7,6 +7,8 @@ One connection per store, used by one coroutine at a time.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -97,6 +99,9 @@ class SQLiteStore(Store):
         self._busy_ms = int(busy_timeout * 1000)
         self._db: aiosqlite.Connection | None = None
         self._lock = anyio.Lock()
+        self._watchers = 0
+        self._watch_task: asyncio.Task[None] | None = None
+        self.watch_interval = 0.01  # seconds between two reads of PRAGMA data_version
 
     @property
     def display_url(self) -> str:
@@ -136,6 +141,11 @@ class SQLiteStore(Store):
             raise
 
     async def close(self) -> None:
+        task, self._watch_task = self._watch_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         db, self._db = self._db, None
         if db is not None:
             await db.close()
@@ -165,6 +175,39 @@ class SQLiteStore(Store):
             except sqlite3.Error as exc:
                 await db.execute("ROLLBACK")
                 raise StoreError(f"Could not commit to {self.path}: {exc}") from exc
+
+    @asynccontextmanager
+    async def watching(self) -> AsyncIterator[None]:
+        # Commits on this connection publish directly; ``PRAGMA data_version`` changes only
+        # when *another* connection (another process) commits, so polling it is cheap and
+        # never wakes waiters for our own writes.
+        self._watchers += 1
+        if self._watch_task is None or self._watch_task.done():
+            self._watch_task = asyncio.create_task(self._watch(), name="toolauth-sqlite-watch")
+        try:
+            yield
+        finally:
+            self._watchers -= 1
+
+    async def _data_version(self) -> int:
+        async with self._lock, self._conn.execute("PRAGMA data_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def _watch(self) -> None:
+        try:
+            last = await self._data_version()
+            while self._watchers > 0 and self._db is not None:
+                await asyncio.sleep(self.watch_interval)
+                current = await self._data_version()
+                if current != last:
+                    last = current
+                    self.changes.publish_all()
+        except (StoreError, sqlite3.Error, ValueError):
+            self.changes.publish_all()  # let waiters re-read (and see the error themselves)
+        finally:
+            if self._watch_task is asyncio.current_task():
+                self._watch_task = None
 
     async def _fetch(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         async with self._lock:
@@ -401,7 +444,7 @@ class SQLiteStore(Store):
 
     # connect links -----------------------------------------------------------------------
     async def open_link(
-        self, link: ConnectionLink, new_account: ConnectedAccount | None
+        self, link: ConnectionLink, account: ConnectedAccount, *, new: bool, update: bool
     ) -> tuple[ConnectionLink, bool]:
         now = utcnow().isoformat()
         async with self._write() as db:
@@ -417,11 +460,15 @@ class SQLiteStore(Store):
                 found = await cursor.fetchone()
             if found is not None:
                 return self._decode(ConnectionLink, _from_sql(found)), False
-            if new_account is not None:
-                await self._insert_in(db, new_account)
-            await self._insert_in(db, link)
-        if new_account is not None:
-            self.changes.publish(new_account.id)
+            try:
+                if new:
+                    await self._insert_in(db, account)
+                elif update:
+                    await self._update_in(db, account)
+                await self._insert_in(db, link)
+            except sqlite3.IntegrityError as exc:
+                raise ConflictError(f"Another link was opened at the same time: {exc}") from exc
+        self.changes.publish(account.id)
         return link, True
 
     async def get_link(self, id: str) -> ConnectionLink | None:

@@ -1,0 +1,102 @@
+"""Authenticated HTTP for connected accounts: an ``httpx.Auth`` that applies the stored
+credentials, refreshes OAuth tokens before they expire and once after a 401 (RFC 6750 §3.1)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Generator
+from typing import TYPE_CHECKING
+
+import httpx
+
+from ._exceptions import ConnectionRequiredError, NotFoundError
+from ._models import ConnectedAccount
+from .auth.credentials import apply_placements, credential_values
+from .auth.templates import render
+from .catalog import ApiKeySchemeSpec, CredentialPlacement, OAuth2SchemeSpec
+
+if TYPE_CHECKING:
+    from ._client import AsyncToolAuth
+
+__all__ = ["AccountAuth", "account_http_client"]
+
+
+class AccountAuth(httpx.Auth):
+    """Signs each request as one connected account. Never shows a token in its ``repr``.
+
+    The account is read from the store for every request, so a disabled account stops at
+    once and a token refreshed by another process is picked up.
+    """
+
+    def __init__(
+        self,
+        client: AsyncToolAuth,
+        account_id: str,
+        placements: tuple[CredentialPlacement, ...],
+    ) -> None:
+        self._client = client
+        self.account_id = account_id
+        self._placements = placements
+
+    def __repr__(self) -> str:
+        return f"AccountAuth(account_id={self.account_id!r})"
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+        raise RuntimeError("toolauth's account auth works with httpx.AsyncClient only.")
+        yield request  # pragma: no cover
+
+    async def _account(self) -> ConnectedAccount:
+        store = await self._client.store()
+        account = await store.get_account(self.account_id)
+        if account is None:
+            raise NotFoundError("connected account", self.account_id)
+        if not account.is_active:
+            raise ConnectionRequiredError(account.toolkit, account.id, account.status.value)
+        return account
+
+    def _sign(self, request: httpx.Request, account: ConnectedAccount) -> None:
+        values = credential_values(account.credentials, account.data)
+        apply_placements(request, self._placements, values)
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        tokens = self._client.tokens
+        account = await self._account()
+        if tokens.needs_refresh(account):
+            account = await tokens.refresh(account)
+        self._sign(request, account)
+        response = yield request
+        if response.status_code == 401 and "refresh_token" in account.credentials:
+            # RFC 6750 §3.1 invalid_token: refresh once (unless another caller just did) and
+            # retry once.
+            await response.aread()
+            account = await tokens.refresh(account, force=True)
+            self._sign(request, account)
+            yield request
+
+
+async def account_http_client(
+    client: AsyncToolAuth, account: ConnectedAccount, **kwargs: object
+) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` on the toolkit's API base URL, signed as ``account``."""
+    if not account.is_active:
+        raise ConnectionRequiredError(account.toolkit, account.id, account.status.value)
+    definition = client.catalog.get(account.toolkit)
+    config = await client.auth_configs.get(account.auth_config_id)
+    spec = definition.scheme(config.auth_scheme)
+    placements: tuple[CredentialPlacement, ...] = ()
+    if isinstance(spec, OAuth2SchemeSpec):
+        placements = (spec.placement,)
+    elif isinstance(spec, ApiKeySchemeSpec):
+        placements = spec.placements
+    variables = {**client.settings.url_variables, **{
+        k: str(v) for k, v in account.data.items() if isinstance(v, str)
+    }}  # fmt: skip
+    base_url = render(definition.api_base_url, variables, what="api_base_url")
+    return httpx.AsyncClient(
+        base_url=base_url,
+        auth=AccountAuth(client, account.id, placements),
+        headers={"User-Agent": "toolauth", **definition.default_headers},
+        timeout=httpx.Timeout(30.0, connect=10.0),
+        **kwargs,  # type: ignore[arg-type]
+    )

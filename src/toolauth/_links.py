@@ -1,0 +1,138 @@
+"""Connection requests: the object ``link()`` returns, and waiting for an account to connect."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ._exceptions import ConnectionFailedError, ConnectionTimeoutError, NotFoundError
+from ._models import ConnectedAccount, ConnectionLink, ConnectionStatus, LinkStatus, utcnow
+from ._sync import sync_wrapped
+
+if TYPE_CHECKING:
+    from ._client import AsyncToolAuth
+
+__all__ = ["ConnectionRequest", "wait_for_account"]
+
+_ENDED = (ConnectionStatus.FAILED, ConnectionStatus.EXPIRED, ConnectionStatus.INACTIVE)
+
+
+@sync_wrapped
+class ConnectionRequest:
+    """A user's way to connect one account: send them to ``redirect_url``, then wait.
+
+    ```python
+    req = await ta.connected_accounts.link("user_123", config.id, callback_url=...)
+    print(req.redirect_url)              # {base_url}/link/ln_...
+    account = await req.wait_for_connection(timeout=300)
+    ```
+
+    When the user already had an ACTIVE account, ``redirect_url`` is ``None`` and ``status``
+    is ``ACTIVE``.
+    """
+
+    def __init__(
+        self, client: AsyncToolAuth, account: ConnectedAccount, link: ConnectionLink | None
+    ) -> None:
+        self._client = client
+        self._account = account
+        self._link = link
+
+    @property
+    def id(self) -> str | None:
+        """The link id (``ln_...``), or ``None`` for an account that was already ACTIVE."""
+        return self._link.id if self._link else None
+
+    @property
+    def connected_account_id(self) -> str:
+        return self._account.id
+
+    @property
+    def redirect_url(self) -> str | None:
+        if self._link is None:
+            return None
+        return f"{self._client.settings.base_url}/link/{self._link.id}"
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return self._link.expires_at if self._link else None
+
+    @property
+    def callback_url(self) -> str | None:
+        return self._link.callback_url if self._link else None
+
+    @property
+    def toolkit(self) -> str:
+        return self._account.toolkit
+
+    @property
+    def status(self) -> ConnectionStatus:
+        """The account's status when this request was made (``wait_for_connection`` for news)."""
+        return self._account.status
+
+    async def wait_for_connection(self, timeout: float | None = None) -> ConnectedAccount:
+        """Wait until the user finishes: the ACTIVE account, ``ConnectionFailedError`` if the
+        flow failed, ``ConnectionTimeoutError`` after ``timeout`` seconds (default: the link's
+        remaining lifetime)."""
+        if self._link is None:
+            return await self._client.connected_accounts.get(self._account.id)
+        return await wait_for_account(
+            self._client, self._account.id, timeout=timeout, link_id=self._link.id
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"ConnectionRequest(id={self.id!r}, toolkit={self.toolkit!r}, "
+            f"connected_account_id={self.connected_account_id!r}, status={self.status.value!r})"
+        )
+
+
+def _verdict(account: ConnectedAccount, link: ConnectionLink | None) -> ConnectedAccount | None:
+    """The account when the wait is over, ``None`` to keep waiting; raises when it failed."""
+    if link is not None:
+        if link.status is LinkStatus.COMPLETED and account.is_active:
+            return account
+        if link.status is LinkStatus.FAILED:
+            reason = link.error_description or link.error
+            raise ConnectionFailedError(account.id, ConnectionStatus.FAILED.value, reason)
+        if link.status is LinkStatus.EXPIRED:
+            raise ConnectionFailedError(account.id, "EXPIRED", "the connect link expired")
+        return None
+    if account.is_active:
+        return account
+    if account.status in _ENDED:
+        raise ConnectionFailedError(account.id, account.status.value, account.status_reason)
+    return None
+
+
+async def wait_for_account(
+    client: AsyncToolAuth,
+    account_id: str,
+    *,
+    timeout: float | None = None,
+    link_id: str | None = None,
+) -> ConnectedAccount:
+    """Wait, push-based, until the account (or the link) reaches an end state."""
+    store = await client.store()
+    if timeout is None:
+        link = await store.get_link(link_id) if link_id else await store.latest_link(account_id)
+        if link is not None and link.status is LinkStatus.PENDING:
+            timeout = max(0.0, (link.expires_at - utcnow()).total_seconds())
+        else:
+            timeout = client.settings.link_ttl
+    with store.changes.subscribe(account_id) as bell:
+        async with store.watching():
+            with anyio.move_on_after(timeout if timeout is not None else math.inf):
+                while True:
+                    account = await store.get_account(account_id)
+                    if account is None:
+                        raise NotFoundError("connected account", account_id)
+                    link = await store.get_link(link_id) if link_id else None
+                    done = _verdict(account, link)
+                    if done is not None:
+                        return done
+                    await bell.wait()
+    raise ConnectionTimeoutError(account_id, timeout)

@@ -1,0 +1,212 @@
+"""OAuth tokens of connected accounts: refresh (single-flight, across processes) and revocation.
+
+One refresh per account at a time: an in-process lock per account, then a lease row in the
+store that other processes respect. The winner re-reads the account after taking the lease
+(another process may have refreshed already), calls the token endpoint, and writes the new
+access token and any rotated refresh token in one transaction. Rotating refresh tokens are
+therefore never spent twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import weakref
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ._exceptions import ConnectionRequiredError, NotFoundError, TokenRefreshError
+from ._models import ConnectedAccount, ConnectionStatus, utcnow
+from .auth.templates import render
+from .catalog import OAuth2SchemeSpec
+from .oauth.calls import refresh_tokens, revoke_token
+
+if TYPE_CHECKING:
+    from ._client import AsyncToolAuth
+
+__all__ = ["TokenManager"]
+
+log = logging.getLogger("toolauth.tokens")
+
+LEASE_SECONDS = 30.0
+RETRY_DELAYS = (0.2, 0.5, 1.0)  # after a provider outage: three more tries, then give up
+
+
+class TokenManager:
+    """Keeps OAuth accounts' access tokens fresh."""
+
+    def __init__(self, client: AsyncToolAuth) -> None:
+        self._client = client
+        self._locks: weakref.WeakValueDictionary[str, anyio.Lock] = weakref.WeakValueDictionary()
+        self._owner = f"{os.getpid()}-{secrets.token_hex(6)}"
+        self.refresh_requests = 0  # token endpoint calls made by this process (for benchmarks)
+
+    def _spec(self, account: ConnectedAccount) -> OAuth2SchemeSpec | None:
+        return self._client.catalog.get(account.toolkit).oauth2()
+
+    def needs_refresh(self, account: ConnectedAccount) -> bool:
+        """True when the access token expires within the margin (at most half its life)."""
+        if account.expires_at is None or "refresh_token" not in account.credentials:
+            return False
+        lifetime = (account.expires_at - account.updated_at).total_seconds()
+        margin = min(self._client.settings.refresh_margin, max(lifetime, 0) / 2)
+        return account.expires_at - utcnow() <= timedelta(seconds=margin)
+
+    async def refresh(self, account: ConnectedAccount, *, force: bool = False) -> ConnectedAccount:
+        """A fresh copy of ``account``: refreshed now unless someone else just did it (its
+        version moved on since ``account`` was read) or, without ``force``, it is not due."""
+        lock = self._locks.get(account.id)
+        if lock is None:
+            lock = self._locks[account.id] = anyio.Lock()
+        async with lock:
+            return await self._refresh_locked(account, force=force)
+
+    async def _reread(self, account_id: str) -> ConnectedAccount:
+        store = await self._client.store()
+        current = await store.get_account(account_id)
+        if current is None:
+            raise NotFoundError("connected account", account_id)
+        return current
+
+    def _done(self, seen: ConnectedAccount, current: ConnectedAccount, force: bool) -> bool:
+        if current.version != seen.version and current.is_active:
+            return True  # refreshed (or reconnected) by someone else meanwhile
+        return not force and not self.needs_refresh(current)
+
+    async def _refresh_locked(self, seen: ConnectedAccount, *, force: bool) -> ConnectedAccount:
+        store = await self._client.store()
+        current = await self._reread(seen.id)
+        if self._done(seen, current, force):
+            return current
+        if not current.is_active and current.status is not ConnectionStatus.ACTIVE:
+            raise ConnectionRequiredError(current.toolkit, current.id, current.status.value)
+        with store.changes.subscribe(seen.id) as bell:
+            async with store.watching():
+                deadline = anyio.current_time() + LEASE_SECONDS + 5
+                while not await store.try_refresh_lease(seen.id, self._owner, LEASE_SECONDS):
+                    # Another process is refreshing: its write rings the bell. A holder that
+                    # died lets its lease lapse, so look again now and then.
+                    with anyio.move_on_after(1.0):
+                        await bell.wait()
+                    current = await self._reread(seen.id)
+                    if self._done(seen, current, force):
+                        return current
+                    if anyio.current_time() > deadline:
+                        raise TokenRefreshError(
+                            "temporarily_unavailable",
+                            f"Another process has been refreshing {seen.id} for too long.",
+                            retryable=True,
+                        )
+        try:
+            current = await self._reread(seen.id)  # after winning the lease: re-read
+            if self._done(seen, current, force):
+                return current
+            return await self._call_token_endpoint(current)
+        finally:
+            await store.release_refresh_lease(seen.id, self._owner)
+
+    async def _call_token_endpoint(self, account: ConnectedAccount) -> ConnectedAccount:
+        spec = self._spec(account)
+        refresh_token = account.credentials.get("refresh_token")
+        if spec is None or refresh_token is None:
+            raise TokenRefreshError(
+                "unsupported", f"{account.toolkit} account {account.id} has no refresh token; "
+                "the user must reconnect when the access token expires.", retryable=False,
+            )  # fmt: skip
+        from ._connect_flow import ConnectFlow
+
+        config = await self._client.auth_configs.get(account.auth_config_id)
+        client_id, client_secret = ConnectFlow(self._client)._oauth_app(config)
+        token_url = render(spec.token_url, self._client.settings.url_variables, what="token_url")
+        error: TokenRefreshError | None = None
+        for delay in (0.0, *RETRY_DELAYS):
+            if delay:
+                await anyio.sleep(delay)
+            self.refresh_requests += 1
+            try:
+                tokens = await refresh_tokens(
+                    self._client.http, token_url,
+                    refresh_token=refresh_token.get_secret_value(), client_id=client_id,
+                    client_secret=client_secret, auth_method=spec.token_endpoint_auth_method,
+                    token_path=spec.token_path,
+                )  # fmt: skip
+                break
+            except TokenRefreshError as exc:
+                error = exc
+                if not exc.retryable:
+                    return await self._expire(account, exc)
+                log.warning("refresh of %s failed (%s); retrying", account.id, exc.error)
+        else:
+            assert error is not None
+            raise TokenRefreshError(
+                error.error,
+                f"{account.toolkit} did not answer the refresh of {account.id} "
+                f"({error.description}); the account is unchanged, try again later.",
+                retryable=True,
+            ) from error
+        new_secrets = dict(account.credentials)
+        new_secrets.update(tokens.secrets())  # a rotated refresh token replaces the old one
+        now = utcnow()
+
+        def apply(current: ConnectedAccount) -> ConnectedAccount:
+            return current.model_copy(update={
+                "credentials": {**current.credentials, **new_secrets},
+                "expires_at": tokens.expires_at(now),
+                "scopes": tokens.scope if tokens.scope is not None else current.scopes,
+                "status": ConnectionStatus.ACTIVE, "status_reason": None,
+            })  # fmt: skip
+
+        store = await self._client.store()
+        saved = await store.modify(ConnectedAccount, account.id, apply)
+        log.info("refreshed the tokens of %s", account.id)
+        return saved
+
+    async def _expire(self, account: ConnectedAccount, exc: TokenRefreshError) -> ConnectedAccount:
+        """``invalid_grant``: the grant is gone; mark the account EXPIRED and say so."""
+        detail = f" ({exc.description})" if exc.description else ""
+        reason = f"refresh failed: {exc.error}{detail}"
+
+        def apply(current: ConnectedAccount) -> ConnectedAccount:
+            return current.model_copy(
+                update={"status": ConnectionStatus.EXPIRED, "status_reason": reason}
+            )
+
+        store = await self._client.store()
+        await store.modify(ConnectedAccount, account.id, apply)
+        log.warning("account %s EXPIRED: %s", account.id, exc.error)
+        raise TokenRefreshError(
+            exc.error,
+            f"The {account.toolkit} grant of {account.id} is no longer valid ({exc.error}); the "
+            "account is EXPIRED and the user must reconnect through a new link.",
+            retryable=False,
+        ) from exc
+
+    async def revoke(self, account: ConnectedAccount) -> bool:
+        """Revoke the account's tokens at the provider (RFC 7009), when it has an endpoint.
+
+        Best effort: a provider that is down does not stop a delete.
+        """
+        spec = self._spec(account)
+        if spec is None or spec.revocation_url is None or not account.credentials:
+            return False
+        from ._connect_flow import ConnectFlow
+
+        config = await self._client.auth_configs.get(account.auth_config_id)
+        try:
+            client_id, client_secret = ConnectFlow(self._client)._oauth_app(config)
+        except Exception:
+            return False
+        url = render(spec.revocation_url, self._client.settings.url_variables, what="revocation")
+        revoked = False
+        for hint in ("refresh_token", "access_token"):
+            token = account.credentials.get(hint)
+            if token is not None:
+                revoked |= await revoke_token(
+                    self._client.http, url, token=token.get_secret_value(), token_type_hint=hint,
+                    client_id=client_id, client_secret=client_secret,
+                    auth_method=spec.token_endpoint_auth_method,
+                )  # fmt: skip
+        return revoked

@@ -1,0 +1,124 @@
+"""Routes of the connect app. HTTP only: each handler asks :class:`ConnectFlow` for the next
+step and renders it."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from .._connect_flow import CSRF_COOKIE, STATE_COOKIE, Cookie, KeyForm, Page, Redirect, Step
+from .._exceptions import ToolAuthError
+from .pages import STYLESHEET, render_form, render_page
+
+if TYPE_CHECKING:
+    from .._client import AsyncToolAuth
+
+__all__ = ["create_connect_app"]
+
+log = logging.getLogger("toolauth.connect")
+
+_MAX_FORM_BYTES = 16 * 1024
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _security_headers(response: Response, *, form_targets: str = "") -> Response:
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; "
+        f"form-action 'self'{form_targets}; frame-ancestors 'none'"
+    )
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _set_cookies(response: Response, cookies: tuple[Cookie, ...], secure: bool) -> None:
+    for cookie in cookies:
+        response.set_cookie(
+            cookie.name, cookie.value, max_age=cookie.max_age, path=cookie.path,
+            httponly=True, samesite=cookie.samesite, secure=secure,
+        )  # fmt: skip
+
+
+def create_connect_app(client: AsyncToolAuth) -> Starlette:
+    """The connect app for ``client``."""
+    flow = client.connect_flow
+
+    def respond(step: Step, request: Request) -> Response:
+        secure = client.settings.base_url.startswith("https://")
+        response: Response
+        if isinstance(step, Redirect):
+            response = RedirectResponse(step.url, status_code=303)
+            _set_cookies(response, step.cookies, secure)
+            return _security_headers(response)
+        if isinstance(step, KeyForm):
+            response = HTMLResponse(render_form(step), status_code=step.status_code)
+            _set_cookies(response, step.cookies, secure)
+            extra = f" {_origin(step.callback_url)}" if step.callback_url else ""
+            return _security_headers(response, form_targets=extra)
+        response = HTMLResponse(render_page(step), status_code=step.status_code)
+        return _security_headers(response)
+
+    async def link_page(request: Request) -> Response:
+        link_id = request.path_params["link_id"]
+        if request.method == "POST":
+            if int(request.headers.get("content-length") or 0) > _MAX_FORM_BYTES:
+                return respond(Page(413, "Too large", "That form was too large."), request)
+            form = await request.form(max_files=0, max_fields=50)
+            values = {k: v for k, v in form.items() if isinstance(v, str)}
+            step = await flow.submit_form(link_id, values, request.cookies.get(CSRF_COOKIE))
+        else:
+            step = await flow.begin(link_id)
+        return respond(step, request)
+
+    async def oauth_callback(request: Request) -> Response:
+        params = {k: v for k, v in request.query_params.items()}
+        step = await flow.finish_oauth(params, request.cookies.get(STATE_COOKIE))
+        response = respond(step, request)
+        response.delete_cookie(STATE_COOKIE, path="/oauth/callback")
+        return response
+
+    async def link_status(request: Request) -> Response:
+        status = await flow.link_status(request.path_params["link_id"])
+        if status is None:
+            return JSONResponse({"error": "not_found"}, status_code=404)
+        response = JSONResponse(status)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def stylesheet(request: Request) -> Response:
+        return Response(
+            STYLESHEET, media_type="text/css",
+            headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+        )  # fmt: skip
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def on_error(request: Request, exc: Exception) -> Response:
+        log.error("connect app error on %s: %s", request.url.path, type(exc).__name__)
+        message = exc.message if isinstance(exc, ToolAuthError) else "Something went wrong."
+        page = Page(500, "Something went wrong", f"{message} Nothing was saved; try again.")
+        return respond(page, request)
+
+    return Starlette(
+        routes=[
+            Route("/link/{link_id}", link_page, methods=["GET", "POST"]),
+            Route("/oauth/callback", oauth_callback, methods=["GET"]),
+            Route("/api/links/{link_id}", link_status, methods=["GET"]),
+            Route("/static/toolauth.css", stylesheet, methods=["GET"]),
+            Route("/healthz", health, methods=["GET"]),
+        ],
+        exception_handlers={Exception: on_error},
+    )

@@ -1,0 +1,88 @@
+"""Test helpers: a scripted browser that walks connect links over real HTTP."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import httpx
+
+_INPUT = re.compile(r"<input[^>]*>", re.S)
+_ATTR = re.compile(r'(\w[\w-]*)="([^"]*)"')
+
+
+def hidden_fields(html: str) -> dict[str, str]:
+    """The hidden inputs of the first form on the page."""
+    fields = {}
+    for tag in _INPUT.findall(html):
+        attrs = dict(_ATTR.findall(tag))
+        if attrs.get("type") == "hidden":
+            fields[attrs["name"]] = attrs.get("value", "")
+    return fields
+
+
+@dataclass
+class Landing:
+    """Where a flow ended: the last response and the URL it came from."""
+
+    response: httpx.Response
+    url: str
+
+    @property
+    def query(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(urlsplit(self.url).query).items()}
+
+
+class Browser:
+    """Follows redirects by hand (so each hop can be inspected) and keeps cookies."""
+
+    def __init__(self, stop_at: str | None = None) -> None:
+        self.http = httpx.AsyncClient(follow_redirects=False, timeout=10)
+        self.stop_at = stop_at  # do not fetch URLs starting with this (the app's callback)
+        self.hops: list[str] = []
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def follow(self, response: httpx.Response) -> Landing:
+        url = str(response.request.url)
+        while response.is_redirect:
+            url = urljoin(url, response.headers["location"])
+            self.hops.append(url)
+            if self.stop_at and url.startswith(self.stop_at):
+                return Landing(response, url)
+            response = await self.http.get(url)
+        return Landing(response, url)
+
+    async def get(self, url: str) -> Landing:
+        self.hops.append(url)
+        return await self.follow(await self.http.get(url))
+
+    async def post(self, url: str, data: dict[str, str]) -> Landing:
+        return await self.follow(await self.http.post(url, data=data))
+
+    async def oauth_consent(
+        self,
+        link_url: str,
+        *,
+        username: str = "alice",
+        password: str = "wonderland",
+        decision: str = "allow",
+    ) -> Landing:
+        """Open a connect link, log in on the demo provider and answer its consent page."""
+        landing = await self.get(link_url)
+        if "/oauth/authorize" not in landing.url:
+            return landing
+        base = landing.url.split("/oauth/authorize")[0]
+        fields = hidden_fields(landing.response.text)
+        landing = await self.post(
+            f"{base}/oauth/authorize/login", {**fields, "username": username, "password": password}
+        )
+        fields = hidden_fields(landing.response.text)
+        return await self.post(f"{base}/oauth/authorize/consent", {**fields, "decision": decision})
+
+    async def submit_key_form(self, link_url: str, values: dict[str, str]) -> Landing:
+        landing = await self.get(link_url)
+        fields = hidden_fields(landing.response.text)
+        return await self.post(link_url, {**fields, **values})
