@@ -30,3 +30,32 @@ def test_errors_are_one_line_not_a_traceback(tmp_path):
     assert out.returncode == 1
     assert out.stderr.startswith("toolauth: Unsupported database URL scheme 'mysql'")
     assert "Traceback" not in out.stderr
+
+
+def test_serve_command_answers_health(tmp_path):
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toolauth", "serve", "--port", str(port)], cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, proc.stderr.read1().decode()
+                time.sleep(0.1)
+        assert answer.json() == {"status": "ok"}
+        assert httpx.get(f"http://127.0.0.1:{port}/link/ln_nope").status_code == 404
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)

@@ -3,6 +3,7 @@ registers at run time, validated with the same schema."""
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Iterable, Mapping
 from importlib import resources
@@ -114,7 +115,7 @@ class Catalog:
             found = [d for d in found if category in d.categories]
         return found
 
-    def slugs(self) -> list[str]:
+    def slugs(self) -> builtins.list[str]:
         return sorted(self._toolkits)
 
     def __contains__(self, slug: object) -> bool:

@@ -121,8 +121,8 @@ class OAuth2SchemeSpec(_Strict):
         "(Slack user tokens: 'authed_user'); None when the tokens are at the top level.",
     )
     issues_refresh_tokens: bool = True
-    placement: CredentialPlacement = CredentialPlacement(
-        **{"in": "header", "name": "Authorization", "format": "Bearer {access_token}"}
+    placement: CredentialPlacement = CredentialPlacement.model_validate(
+        {"in": "header", "name": "Authorization", "format": "Bearer {access_token}"}
     )
     test_request: TestRequest | None = None
 

@@ -7,6 +7,7 @@ then (``sqlite:///`` → aiosqlite, ``postgresql://`` → asyncpg).
 from __future__ import annotations
 
 import importlib
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .._crypto import Keyring
@@ -63,6 +64,7 @@ def store_class(url: str) -> type[Store]:
 
 async def open_store(url: str, keyring: Keyring) -> Store:
     """An open store for ``url`` with its migrations applied."""
-    store = store_class(url)(url, keyring)  # type: ignore[call-arg]
+    backend: Any = store_class(url)  # each backend takes (url, keyring)
+    store: Store = backend(url, keyring)
     await store.open()
     return store

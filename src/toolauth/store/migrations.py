@@ -25,7 +25,7 @@ def _split(sql: str) -> tuple[str, ...]:
 
 def load_migrations(dialect: str) -> list[Migration]:
     """The migrations for ``dialect`` in version order; versions must run 1, 2, 3, ..."""
-    folder = resources.files(__package__).joinpath("migrations", dialect)
+    folder = resources.files(__package__).joinpath("migrations").joinpath(dialect)
     found = []
     for entry in folder.iterdir():
         match = _NAME.match(entry.name)
