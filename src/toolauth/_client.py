@@ -15,6 +15,8 @@ from ._connect_flow import ConnectFlow
 from ._connected_accounts import ConnectedAccounts
 from ._exceptions import ConfigurationError
 from ._keys import key_file_path, load_keyring, uses_key_file
+from ._loops import HomeLoop
+from ._session import Session
 from ._settings import Settings
 from ._tokens import TokenManager
 from ._toolkits import Toolkits
@@ -75,6 +77,7 @@ class AsyncToolAuth:
         self.connected_accounts = ConnectedAccounts(self)
         self.tokens = TokenManager(self)
         self.connect_flow = ConnectFlow(self)
+        self.home = HomeLoop()
         self._store: Store | None = None
         self._http: httpx.AsyncClient | None = None
         self._open_lock: anyio.Lock | None = None
@@ -92,6 +95,7 @@ class AsyncToolAuth:
         async with self._open_lock:
             if self._store is None:
                 self._store = await self._open_store()
+                self.home.claim()
         return self._store
 
     async def _open_store(self) -> Store:
@@ -127,6 +131,13 @@ class AsyncToolAuth:
                 follow_redirects=False,
             )
         return self._http
+
+    # sessions -----------------------------------------------------------------------------
+    def create(self, user_id: str, **options: Any) -> Session:
+        """A :class:`Session` for ``user_id``: ``toolkits=[...]``, ``auth_configs={toolkit:
+        ac_id}``, ``connected_accounts={toolkit: ca_id}``, ``resume="wait"|"interrupt"|
+        "return"``, ``callback_url=``, ``wait_timeout=``."""
+        return Session(self, user_id, **options)
 
     # the connect app --------------------------------------------------------------------
     def asgi_app(self) -> Any:

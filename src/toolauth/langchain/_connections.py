@@ -1,0 +1,226 @@
+"""The meta tool's work: check toolkits, hand out connect links, wait or interrupt.
+
+Runs on the caller's loop; every call into the core goes through the client's home loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from .._exceptions import ConnectionFailedError, ConnectionTimeoutError, ToolAuthError
+from .._links import ConnectionRequest
+
+if TYPE_CHECKING:
+    from .._session import Session
+
+__all__ = ["CONNECT_LINK_EVENT", "Emit", "connection_required", "link_payload", "manage"]
+
+CONNECT_LINK_EVENT = "toolauth.connect_link"
+Emit = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def link_payload(req: ConnectionRequest, name: str) -> dict[str, Any]:
+    """The typed, versioned payload of a connect link (custom events, artifacts, interrupts)."""
+    return {
+        "type": CONNECT_LINK_EVENT,
+        "v": 1,
+        "toolkit": req.toolkit,
+        "toolkit_name": name,
+        "redirect_url": req.redirect_url,
+        "connection_request_id": req.id,
+        "connected_account_id": req.connected_account_id,
+        "expires_at": req.expires_at.isoformat() if req.expires_at else None,
+    }
+
+
+def _entry(toolkit: str, status: str, **values: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "toolkit": toolkit,
+        "status": status,
+        "has_active_connection": status == "active",
+        "redirect_url": None,
+        "instruction": "",
+        "connected_account_id": None,
+        "auth_config_id": None,
+        "error_message": None,
+        "was_reinitiated": False,
+    }
+    entry.update(values)
+    return entry
+
+
+def _instruction_active(name: str) -> str:
+    return f"{name} is connected. Go ahead and use its tools."
+
+
+def _instruction_link(name: str, url: str) -> str:
+    return (
+        f"Show the user this link to connect {name}: {url} . It opens {name}'s own sign-in "
+        "page; the link is single-use and expires soon."
+    )
+
+
+async def _authorize(session: Session, toolkit: str, reinitiate: bool) -> ConnectionRequest:
+    home = session._client.home
+    return await home.run(session.authorize, toolkit, reinitiate=reinitiate)
+
+
+async def connection_required(session: Session, toolkit: str, emit: Emit) -> dict[str, Any]:
+    """What a toolkit tool returns when the user has not connected its toolkit yet."""
+    name = session._client.catalog.get(toolkit).name
+    try:
+        req = await _authorize(session, toolkit, False)
+    except ToolAuthError as exc:
+        return _entry(toolkit, "failed", error_message=exc.message, instruction=(
+            f"{name} cannot be connected right now: {exc.message}"
+        ))  # fmt: skip
+    if req.redirect_url is None:  # connected in the meantime
+        return _entry(toolkit, "active", connected_account_id=req.connected_account_id,
+                      instruction=f"{name} is connected now; call the tool again.")  # fmt: skip
+    await emit(link_payload(req, name))
+    return {
+        **_entry(
+            toolkit, "initiated", redirect_url=req.redirect_url,
+            connected_account_id=req.connected_account_id,
+            instruction=_instruction_link(name, req.redirect_url)
+            + f" Then call {session.manage_connections_tool_name} to wait for it, or try "
+            "again once the user has connected.",
+        ),
+        "error": "connection_required",
+    }  # fmt: skip
+
+
+async def manage(
+    session: Session,
+    toolkits: Sequence[str],
+    *,
+    reinitiate_all: bool,
+    emit: Emit,
+    mode: str,
+    interrupt: Callable[[dict[str, Any]], Any] | None = None,
+) -> dict[str, Any]:
+    """Check each toolkit; link the missing ones; then wait, interrupt or return."""
+    client = session._client
+    slugs = [session.check_toolkit(t) for t in dict.fromkeys(toolkits)]  # ValidationError lists
+    entries: dict[str, dict[str, Any]] = {}
+    requests: dict[str, ConnectionRequest] = {}
+    for slug in slugs:
+        name = client.catalog.get(slug).name
+        conn = await client.home.run(session.connection, slug)
+        if conn.has_active_connection and not reinitiate_all:
+            entries[slug] = _entry(
+                slug, "active", connected_account_id=conn.connected_account_id,
+                auth_config_id=conn.auth_config_id, instruction=_instruction_active(name),
+            )  # fmt: skip
+            continue
+        try:
+            req = await _authorize(session, slug, reinitiate_all and conn.has_active_connection)
+        except ToolAuthError as exc:
+            entries[slug] = _entry(
+                slug,
+                "failed",
+                error_message=exc.message,
+                instruction=f"{name} cannot be connected: {exc.message}",
+            )
+            continue  # fmt: skip
+        config_id = await client.home.run(_config_id_of, session, req.connected_account_id)
+        if req.redirect_url is None:
+            entries[slug] = _entry(
+                slug, "active", connected_account_id=req.connected_account_id,
+                auth_config_id=config_id, instruction=_instruction_active(name),
+            )  # fmt: skip
+            continue
+        requests[slug] = req
+        entries[slug] = _entry(
+            slug, "initiated", redirect_url=req.redirect_url,
+            connected_account_id=req.connected_account_id, auth_config_id=config_id,
+            instruction=_instruction_link(name, req.redirect_url),
+            was_reinitiated=bool(reinitiate_all and conn.has_active_connection),
+        )  # fmt: skip
+    for slug, req in requests.items():
+        await emit(link_payload(req, client.catalog.get(slug).name))
+    if requests and mode == "wait":
+        await _wait_all(session, requests, entries)
+    elif requests and mode == "interrupt":
+        assert interrupt is not None
+        for slug, req in requests.items():
+            interrupt(link_payload(req, client.catalog.get(slug).name))  # pauses the graph
+        for slug in requests:  # resumed: see where each one stands now
+            await _refresh_entry(session, slug, entries)
+    return _summarise(session, entries, mode)
+
+
+async def _config_id_of(session: Session, account_id: str) -> str:
+    return (await session._client.connected_accounts.get(account_id)).auth_config_id
+
+
+async def _wait_all(
+    session: Session, requests: dict[str, ConnectionRequest], entries: dict[str, dict[str, Any]]
+) -> None:
+    client = session._client
+
+    async def wait_one(slug: str, req: ConnectionRequest) -> None:
+        name = client.catalog.get(slug).name
+        try:
+            account = await client.home.run(req.wait_for_connection, session.wait_timeout)
+        except ConnectionTimeoutError:
+            entries[slug]["instruction"] = (
+                f"The user has not connected {name} yet. Remind them of the link "
+                f"{req.redirect_url} or call this tool again later."
+            )
+            return
+        except ConnectionFailedError as exc:
+            entries[slug].update(
+                status="failed", redirect_url=None, error_message=exc.reason or exc.message,
+                instruction=f"Connecting {name} failed ({exc.reason}). Ask the user whether to "
+                "try again; calling this tool again makes a new link.",
+            )  # fmt: skip
+            return
+        entries[slug].update(
+            status="active", has_active_connection=True, redirect_url=None,
+            connected_account_id=account.id, instruction=_instruction_active(name),
+        )  # fmt: skip
+
+    async with anyio.create_task_group() as group:
+        for slug, req in requests.items():
+            group.start_soon(wait_one, slug, req)
+
+
+async def _refresh_entry(session: Session, slug: str, entries: dict[str, dict[str, Any]]) -> None:
+    client = session._client
+    conn = await client.home.run(session.connection, slug)
+    name = client.catalog.get(slug).name
+    if conn.has_active_connection:
+        entries[slug].update(
+            status="active", has_active_connection=True, redirect_url=None,
+            connected_account_id=conn.connected_account_id, instruction=_instruction_active(name),
+        )  # fmt: skip
+    elif conn.status in ("failed", "expired", "inactive"):
+        entries[slug].update(status="failed", redirect_url=None, error_message=conn.reason,
+                             instruction=f"Connecting {name} failed ({conn.reason}).")  # fmt: skip
+
+
+def _summarise(session: Session, entries: dict[str, dict[str, Any]], mode: str) -> dict[str, Any]:
+    results = list(entries.values())
+    counts = {
+        s: sum(1 for e in results if e["status"] == s) for s in ("active", "initiated", "failed")
+    }
+    if counts["initiated"] and mode == "return":
+        message = (
+            "Show the user the connect link(s) below. Call this tool again after they connect "
+            "to check."
+        )
+    elif counts["initiated"]:
+        message = "Some toolkits are still waiting for the user to connect them."
+    elif counts["failed"]:
+        message = "Some toolkits could not be connected; see error_message."
+    else:
+        message = "All requested toolkits are connected."
+    return {
+        "results": results,
+        "summary": {"total": len(results), **counts},
+        "message": message,
+    }

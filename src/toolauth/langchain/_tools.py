@@ -1,0 +1,299 @@
+"""LangChain tools over a session: toolkit tools and the meta tools.
+
+They follow langchain-core's conventions: ``args_schema`` from pydantic,
+``response_format="content_and_artifact"`` (short JSON text for the model, the structured
+result as the artifact), recoverable failures as ``ToolException`` with
+``handle_tool_error=True``. Connect links also go out at once as a custom event
+(``toolauth.connect_link``) and, inside LangGraph, through the stream writer.
+"""
+
+import asyncio
+import json
+from collections.abc import Iterable
+from contextlib import ExitStack
+from typing import Any, Literal
+
+import anyio
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForToolRun,
+    CallbackManagerForToolRun,
+)
+from langchain_core.tools import BaseTool, ToolException
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation
+
+from .._exceptions import ToolAuthError, ValidationError
+from .._session import Session
+from ..tools import ToolApiError, ToolSpec, builtin_tools
+from ._connections import CONNECT_LINK_EVENT, Emit, connection_required, manage
+
+__all__ = ["ManageConnectionsTool", "ToolkitTool", "WaitForConnectionsTool", "session_tools"]
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _stream_writer() -> Any:
+    """LangGraph's custom stream writer when running inside a graph, else ``None``."""
+    try:
+        from langgraph.config import get_stream_writer
+    except ImportError:
+        return None
+    try:
+        return get_stream_writer()
+    except (RuntimeError, KeyError):
+        return None
+
+
+def _async_emitter(run_manager: AsyncCallbackManagerForToolRun | None) -> Emit:
+    async def emit(payload: dict[str, Any]) -> None:
+        if run_manager is not None:
+            await run_manager.get_child().on_custom_event(
+                CONNECT_LINK_EVENT, payload, run_id=run_manager.run_id
+            )
+        writer = _stream_writer()
+        if writer is not None:
+            writer(payload)
+
+    return emit
+
+
+def _sync_emitter(run_manager: CallbackManagerForToolRun | None) -> Emit:
+    async def emit(payload: dict[str, Any]) -> None:
+        if run_manager is not None:
+            run_manager.get_child().on_custom_event(
+                CONNECT_LINK_EVENT, payload, run_id=run_manager.run_id
+            )
+        writer = _stream_writer()
+        if writer is not None:
+            writer(payload)
+
+    return emit
+
+
+class _SessionTool(BaseTool):
+    """Shared plumbing: the session, and sync calls that drive the async logic."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    session: SkipValidation[Session] = Field(exclude=True, repr=False)
+    response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
+    handle_tool_error: bool = True
+
+    async def _logic(self, args: dict[str, Any], emit: Emit) -> tuple[str, Any]:
+        raise NotImplementedError
+
+    async def _arun(
+        self,
+        run_manager: AsyncCallbackManagerForToolRun | None = None,
+        **kwargs: Any,
+    ) -> tuple[str, Any]:
+        return await self._logic(kwargs, _async_emitter(run_manager))
+
+    def _run(
+        self,
+        run_manager: CallbackManagerForToolRun | None = None,
+        **kwargs: Any,
+    ) -> tuple[str, Any]:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self._logic(kwargs, _sync_emitter(run_manager)))
+        raise ToolException(
+            f"{self.name} was invoked synchronously inside a running event loop; use ainvoke."
+        )
+
+
+class ToolkitTool(_SessionTool):
+    """One toolkit tool, signed as the session's user. Never sees a token."""
+
+    spec: SkipValidation[ToolSpec] = Field(exclude=True, repr=False)
+
+    async def _logic(self, args: dict[str, Any], emit: Emit) -> tuple[str, Any]:
+        session, spec = self.session, self.spec
+        home = session._client.home
+        try:
+            parsed = spec.args_schema.model_validate(args)
+            result = await home.run(_call, session, spec, parsed)
+        except ToolApiError as exc:
+            raise ToolException(exc.message) from None
+        except ToolAuthError as exc:
+            if exc.error != "connection_required":
+                raise ToolException(exc.message) from None
+            needed = await connection_required(session, spec.toolkit, emit)
+            return _dump(needed), needed
+        return _dump(result), result
+
+
+async def _call(session: Session, spec: ToolSpec, args: BaseModel) -> Any:
+    async with await session.client(spec.toolkit) as client:
+        return await spec.run(client, args)
+
+
+class ManageConnectionsInput(BaseModel):
+    toolkits: list[str] = Field(
+        description="Toolkit slugs to check or connect, e.g. ['github', 'gmail']."
+    )
+    reinitiate_all: bool = Field(
+        default=False,
+        description="Make new connect links even for toolkits that are already connected "
+        "(use when the user wants to switch accounts or a connection stopped working).",
+    )
+
+
+class ManageConnectionsTool(_SessionTool):
+    """The meta tool: checks the user's connections and returns connect links for the rest."""
+
+    name: str = "COMPOSIO_MANAGE_CONNECTIONS"
+    description: str = ""
+    args_schema: type[BaseModel] = ManageConnectionsInput
+
+    async def _logic(self, args: dict[str, Any], emit: Emit) -> tuple[str, Any]:
+        interrupt = None
+        if self.session.resume == "interrupt":
+            try:
+                from langgraph.types import interrupt
+            except ImportError:
+                raise ToolException(
+                    "resume='interrupt' needs LangGraph: pip install 'toolauth[langgraph]'."
+                ) from None
+        try:
+            result = await manage(
+                self.session, args.get("toolkits") or [],
+                reinitiate_all=bool(args.get("reinitiate_all")), emit=emit,
+                mode=self.session.resume, interrupt=interrupt,
+            )  # fmt: skip
+        except ValidationError as exc:
+            raise ToolException(exc.message) from None
+        return _dump(result), result
+
+
+class WaitForConnectionsInput(BaseModel):
+    toolkits: list[str] = Field(description="Toolkit slugs whose connect links were shown.")
+    mode: Literal["any", "all"] = Field(
+        default="all", description="Return when 'any' one is connected, or when 'all' are."
+    )
+
+
+class WaitForConnectionsTool(_SessionTool):
+    """Waits until the user finishes connecting, for agents that prefer to wait explicitly."""
+
+    name: str = "COMPOSIO_WAIT_FOR_CONNECTIONS"
+    description: str = (
+        "Wait until the user has finished connecting the given toolkits through the links "
+        "already shown (mode 'all' or 'any'). Returns each toolkit's status; call it right "
+        "after showing connect links instead of asking the user to say when they are done."
+    )
+    args_schema: type[BaseModel] = WaitForConnectionsInput
+
+    async def _logic(self, args: dict[str, Any], emit: Emit) -> tuple[str, Any]:
+        session = self.session
+        try:
+            slugs = [session.check_toolkit(t) for t in args.get("toolkits") or []]
+        except ValidationError as exc:
+            raise ToolException(exc.message) from None
+        result = await session._client.home.run(_wait_for, session, slugs, args.get("mode", "all"))
+        return _dump(result), result
+
+
+async def _wait_for(session: Session, slugs: list[str], mode: str) -> dict[str, Any]:
+    store = await session._client.store()
+
+    async def states() -> dict[str, Any]:
+        return {slug: await session.connection(slug) for slug in slugs}
+
+    def finished(now: dict[str, Any]) -> bool:
+        if mode == "any" and any(c.has_active_connection for c in now.values()):
+            return True
+        return all(c.status != "initiated" for c in now.values())
+
+    now = await states()
+    ids = [c.connected_account_id for c in now.values() if c.connected_account_id]
+    with ExitStack() as stack:
+        bells = [stack.enter_context(store.changes.subscribe(i)) for i in ids]
+        async with store.watching():
+            with anyio.move_on_after(session.wait_timeout):
+                while not finished(now) and bells:
+                    await _first_ring(bells)
+                    now = await states()
+    results = [
+        {"toolkit": s, "status": c.status, "has_active_connection": c.has_active_connection,
+         "connected_account_id": c.connected_account_id, "redirect_url": c.redirect_url}
+        for s, c in now.items()
+    ]  # fmt: skip
+    return {"results": results, "all_active": all(c.has_active_connection for c in now.values())}
+
+
+async def _first_ring(bells: list[Any]) -> None:
+    """Return when any of the bells rings."""
+    async with anyio.create_task_group() as group:
+
+        async def ring(bell: Any) -> None:
+            await bell.wait()
+            group.cancel_scope.cancel()
+
+        for bell in bells:
+            group.start_soon(ring, bell)
+
+
+def _manage_description(session: Session) -> str:
+    toolkits = ", ".join(session.available_toolkits())
+    wait = {
+        "wait": "It shows the user a connect link and waits until they finish, then returns "
+        "the connected status, so just continue afterwards.",
+        "interrupt": "It shows the user a connect link and pauses until they finish.",
+        "return": "It returns connect links to show the user; call it again after they "
+        "connect to check.",
+    }[session.resume]
+    return (
+        "Check whether the user has connected the apps (toolkits) you need and get connect "
+        f"links for the ones they have not. Call it before using a toolkit's tools, or when a "
+        f"tool says a connection is required. {wait} Toolkits: {toolkits}."
+    )
+
+
+def session_tools(
+    session: Session,
+    *,
+    toolkits: Iterable[str] | None = None,
+    names: Iterable[str] | None = None,
+    extra: Iterable[ToolSpec] = (),
+    meta: bool = True,
+) -> list[BaseTool]:
+    """The LangChain tools for ``session`` (see :meth:`Session.tools`)."""
+    slugs = (
+        [session.check_toolkit(t) for t in toolkits]
+        if toolkits is not None
+        else session.available_toolkits()
+    )
+    specs = builtin_tools(slugs) + [s for s in extra if s.toolkit in slugs or toolkits is None]
+    if names is not None:
+        wanted = {n.upper() for n in names}
+        unknown = wanted - {s.name for s in specs}
+        if unknown:
+            raise ValidationError(
+                f"Unknown tool(s) {sorted(unknown)}; available: {sorted(s.name for s in specs)}.",
+                field="tools",
+            )
+        specs = [s for s in specs if s.name in wanted]
+    tools: list[BaseTool] = [
+        ToolkitTool(
+            name=s.name,
+            description=s.description,
+            args_schema=s.args_schema,
+            session=session,
+            spec=s,
+        )
+        for s in specs
+    ]
+    if meta:
+        tools.append(
+            ManageConnectionsTool(
+                name=session.manage_connections_tool_name,
+                description=_manage_description(session),
+                session=session,
+            )
+        )
+        if session.wait_tool_name:
+            tools.append(WaitForConnectionsTool(name=session.wait_tool_name, session=session))
+    return tools
