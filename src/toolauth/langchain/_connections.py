@@ -81,10 +81,11 @@ async def connection_required(session: Session, toolkit: str, emit: Emit) -> dic
         return _entry(toolkit, "active", connected_account_id=req.connected_account_id,
                       instruction=f"{name} is connected now; call the tool again.")  # fmt: skip
     await emit(link_payload(req, name))
+    config_id = await session._client.home.run(_config_id_of, session, req.connected_account_id)
     return {
         **_entry(
             toolkit, "initiated", redirect_url=req.redirect_url,
-            connected_account_id=req.connected_account_id,
+            connected_account_id=req.connected_account_id, auth_config_id=config_id,
             instruction=_instruction_link(name, req.redirect_url)
             + f" Then call {session.manage_connections_tool_name} to wait for it, or try "
             "again once the user has connected.",

@@ -157,9 +157,10 @@ def toolkit_tool(
 
 def builtin_tools(toolkits: Iterable[str] | None = None) -> list[ToolSpec]:
     """The tools that ship with toolauth, for ``toolkits`` (all when ``None``), by name."""
-    for module in _BUILTIN_MODULES:
-        importlib.import_module(f"{__package__}.{module}")
     wanted = None if toolkits is None else set(toolkits)
+    for module in _BUILTIN_MODULES:  # import only the toolkits asked for
+        if wanted is None or module in wanted:
+            importlib.import_module(f"{__package__}.{module}")
     return sorted(
         (s for s in _BUILTIN.values() if wanted is None or s.toolkit in wanted),
         key=lambda s: s.name,
