@@ -9,7 +9,8 @@ from another loop (``ainvoke`` under a different ``asyncio.run``) or from a work
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import concurrent.futures
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 __all__ = ["HomeLoop"]
@@ -37,15 +38,17 @@ class HomeLoop:
             )
         return loop
 
-    async def run(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+    async def run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any) -> T:
         """Await ``fn(*args, **kwargs)`` on the home loop, from any loop."""
         current = asyncio.get_running_loop()
         if self.loop is None or self.loop is current:
             return await fn(*args, **kwargs)
-        future = asyncio.run_coroutine_threadsafe(fn(*args, **kwargs), self._usable())
+        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(
+            fn(*args, **kwargs), self._usable()
+        )
         return await asyncio.wrap_future(future)
 
-    def run_sync(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+    def run_sync(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(*args, **kwargs)`` to completion from synchronous code."""
         try:
             running = asyncio.get_running_loop()
@@ -65,5 +68,5 @@ class HomeLoop:
         return asyncio.run(_call(fn, *args, **kwargs))
 
 
-async def _call(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+async def _call(fn: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any) -> T:
     return await fn(*args, **kwargs)

@@ -149,14 +149,15 @@ class ManageConnectionsTool(_SessionTool):
     args_schema: type[BaseModel] = ManageConnectionsInput
 
     async def _logic(self, args: dict[str, Any], emit: Emit) -> tuple[str, Any]:
-        interrupt = None
+        interrupt: Any = None
         if self.session.resume == "interrupt":
             try:
-                from langgraph.types import interrupt
+                from langgraph.types import interrupt as langgraph_interrupt
             except ImportError:
                 raise ToolException(
                     "resume='interrupt' needs LangGraph: pip install 'toolauth[langgraph]'."
                 ) from None
+            interrupt = langgraph_interrupt
         try:
             result = await manage(
                 self.session, args.get("toolkits") or [],
