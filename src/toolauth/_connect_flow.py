@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
@@ -37,10 +38,28 @@ from .oauth.calls import exchange_code
 if TYPE_CHECKING:
     from ._client import AsyncToolAuth
 
-__all__ = ["STATE_COOKIE", "ConnectFlow", "Cookie", "FormField", "KeyForm", "Page", "Redirect"]
+__all__ = [
+    "STATE_COOKIE",
+    "ConnectFlow",
+    "Cookie",
+    "FormField",
+    "KeyForm",
+    "Page",
+    "Redirect",
+    "state_cookie_name",
+]
 
 STATE_COOKIE = "toolauth_state"
 CSRF_COOKIE = "toolauth_csrf"
+# Errors at the token endpoint, or in the authorization response, that mean "the provider is
+# not answering properly right now": the link stays open for another try (RFC 6749 §4.1.2.1).
+_TRANSIENT = frozenset({"temporarily_unavailable", "server_error", "invalid_response"})
+
+
+def state_cookie_name(state: str) -> str:
+    """The cookie that binds one ``state`` to the browser that started it: one per state, so
+    links opened side by side in one browser (two toolkits at once) do not evict each other."""
+    return f"{STATE_COOKIE}_{hash_state(state)[:16]}"
 
 
 @dataclass(frozen=True)
@@ -114,6 +133,14 @@ class ConnectFlow:
     @property
     def redirect_uri(self) -> str:
         return f"{self._client.settings.base_url}/oauth/callback"
+
+    def public_path(self, path: str) -> str:
+        """``path`` as the browser sees it: below ``base_url``'s path when the app is mounted
+        under a prefix (cookie paths must match the public URL)."""
+        return urlsplit(self._client.settings.base_url).path.rstrip("/") + path
+
+    def _link_url(self, link: ConnectionLink) -> str:
+        return f"{self._client.settings.base_url}/link/{link.id}"
 
     def _variables(self, account: ConnectedAccount | None = None) -> dict[str, str]:
         values = dict(self._client.settings.url_variables)
@@ -203,6 +230,17 @@ class ConnectFlow:
         return self._finish_redirect(link)
 
     @staticmethod
+    def _disabled_page(config: AuthConfig, definition: ToolkitDefinition) -> Page | None:
+        """A page refusing the link when its auth config was disabled after it was made."""
+        if config.enabled:
+            return None
+        return Page(
+            403, f"{definition.name} connections are turned off",
+            f"This app has turned off new {definition.name} connections. Ask the app for "
+            "help if you still need to connect.", toolkit=definition.name, error="disabled",
+        )  # fmt: skip
+
+    @staticmethod
     def _used_page() -> Page:
         return Page(
             409, "This link was already used",
@@ -247,6 +285,9 @@ class ConnectFlow:
             account, config, definition = await self._load(link)
         except ConflictError as exc:
             return Page(410, "This link has ended", exc.message, error="link_orphaned")
+        disabled = self._disabled_page(config, definition)
+        if disabled is not None:
+            return disabled
         spec = definition.scheme(config.auth_scheme)
         if isinstance(spec, OAuth2SchemeSpec):
             return await self._begin_oauth(link, config, definition, spec)
@@ -275,21 +316,30 @@ class ConnectFlow:
             client_id, _ = self._oauth_app(config)
         except ToolAuthError as exc:
             return Page(500, "Not configured", exc.message, error="not_configured")
-        state = new_state()
-        verifier = new_code_verifier() if spec.pkce else None
-        store = await self._client.store()
-        secrets_ = dict(link.secrets)
-        if verifier is not None:
-            secrets_["code_verifier"] = SecretStr(verifier)
-        try:
-            await store.save(
-                link.model_copy(update={
-                    "state_hash": hash_state(state), "redirect_uri": self.redirect_uri,
-                    "secrets": secrets_,
-                })
-            )  # fmt: skip
-        except ConflictError:
-            return await self.begin(link.id)  # opened twice at once: the other one won
+        # One state (and PKCE verifier) per link attempt, reused however often the link is
+        # opened: a chat app's link preview fetching it must not break the user's own tab.
+        # The callback spends it (RFC 6749 §10.12); a retry after an outage makes a new one.
+        kept = link.secrets.get("state")
+        if kept is not None and link.state_hash == hash_state(kept.get_secret_value()):
+            state = kept.get_secret_value()
+            kept_verifier = link.secrets.get("code_verifier")
+            verifier = kept_verifier.get_secret_value() if kept_verifier and spec.pkce else None
+        else:
+            state = new_state()
+            verifier = new_code_verifier() if spec.pkce else None
+            secrets_ = {**link.secrets, "state": SecretStr(state)}
+            if verifier is not None:
+                secrets_["code_verifier"] = SecretStr(verifier)
+            store = await self._client.store()
+            try:
+                await store.save(
+                    link.model_copy(update={
+                        "state_hash": hash_state(state), "redirect_uri": self.redirect_uri,
+                        "secrets": secrets_,
+                    })
+                )  # fmt: skip
+            except ConflictError:
+                return await self.begin(link.id)  # opened twice at once: the other one won
         variables = self._variables()
         url = authorization_url(
             render(spec.authorization_url, variables, what="authorization_url"),
@@ -300,7 +350,8 @@ class ConnectFlow:
         ttl = max(1, int((link.expires_at - utcnow()).total_seconds()))
         # RFC 9700 §4.7.1: bind the state to this browser, so a callback carrying it from
         # elsewhere (a forged or injected response) is refused.
-        return Redirect(url, cookies=(Cookie(STATE_COOKIE, state, "/oauth/callback", ttl),))
+        cookie = Cookie(state_cookie_name(state), state, self.public_path("/oauth/callback"), ttl)
+        return Redirect(url, cookies=(cookie,))
 
     # GET /oauth/callback ----------------------------------------------------------------
     async def finish_oauth(self, params: Mapping[str, str], state_cookie: str | None) -> Step:
@@ -319,16 +370,19 @@ class ConnectFlow:
                 "This callback does not match any open connect link. It may have been used "
                 "already; open the link again to retry.", error="invalid_state",
             )  # fmt: skip
+        usable = await self._usable_link(link.id)  # an expired link says so, cookie or not
+        if isinstance(usable, Page):
+            return usable
         if state_cookie is None or not hmac.compare_digest(state_cookie, state):
             return Page(
                 400, "Open the link in the same browser",
                 "This sign-in was finished in a different browser from the one that started "
                 "it. Open the connect link again in this browser.", error="state_not_bound",
             )  # fmt: skip
-        usable = await self._usable_link(link.id)
-        if isinstance(usable, Page):
-            return usable
         account, config, definition = await self._load(link)
+        disabled = self._disabled_page(config, definition)
+        if disabled is not None:
+            return disabled
         spec = definition.oauth2()
         if spec is None:
             return Page(400, "Not an OAuth link", "This link does not use OAuth.")
@@ -349,6 +403,8 @@ class ConnectFlow:
             )
         if "error" in params:
             description = params.get("error_description") or None
+            if params["error"] in _TRANSIENT:
+                return self._unavailable(link, definition, description or params["error"])
             return await self._fail(link, params["error"][:100], description and description[:300])
         code = params.get("code")
         if not code:
@@ -364,19 +420,25 @@ class ConnectFlow:
                 auth_method=spec.token_endpoint_auth_method, token_path=spec.token_path,
             )  # fmt: skip
         except OAuthError as exc:
-            if exc.error == "temporarily_unavailable":
-                return Page(
-                    502, f"{definition.name} is not answering",
-                    f"{definition.name} did not complete the sign-in ({exc.description}). "
-                    "Nothing was saved. Try again in a moment.",
-                    retry_url=f"/link/{link.id}", error=exc.error,
-                )  # fmt: skip
+            if exc.error in _TRANSIENT:
+                return self._unavailable(link, definition, exc.description or exc.error)
             return await self._fail(link, exc.error, exc.description)
         now = utcnow()
         return await self._complete(
             link, account, credentials=tokens.secrets(), data=_plain_extra(tokens.extra),
             scopes=tokens.scope if tokens.scope is not None else config.scopes,
             expires_at=tokens.expires_at(now),
+        )  # fmt: skip
+
+    def _unavailable(
+        self, link: ConnectionLink, definition: ToolkitDefinition, reason: str
+    ) -> Page:
+        """The provider failed for now: nothing saved, the link stays open for a retry."""
+        return Page(
+            502, f"{definition.name} is not answering",
+            f"{definition.name} did not complete the sign-in ({reason[:300]}). "
+            "Nothing was saved. Try again in a moment.",
+            retry_url=self._link_url(link), error="temporarily_unavailable",
         )  # fmt: skip
 
     # GET and POST /link/{id} for key schemes --------------------------------------------
@@ -391,16 +453,22 @@ class ConnectFlow:
         values: Mapping[str, str] | None = None,
         status_code: int = 200,
     ) -> KeyForm | Page:
-        token = secrets.token_urlsafe(32)
-        store = await self._client.store()
-        try:
-            await store.save(
-                link.model_copy(
-                    update={"secrets": {**link.secrets, "csrf": SecretStr(_sha(token))}}
+        # One CSRF token per link, reused on every GET (a link preview must not void the form
+        # the user has open); it is bound to the link and sent as a SameSite=Strict cookie.
+        kept = link.secrets.get("csrf_token")
+        if kept is not None:
+            token = kept.get_secret_value()
+        else:
+            token = secrets.token_urlsafe(32)
+            store = await self._client.store()
+            try:
+                await store.save(
+                    link.model_copy(
+                        update={"secrets": {**link.secrets, "csrf_token": SecretStr(token)}}
+                    )
                 )
-            )
-        except ConflictError:
-            return self._used_page()
+            except ConflictError:
+                return self._used_page()
         refill = values or {k: str(v) for k, v in account.data.items() if isinstance(v, str)}
         fields = tuple(
             FormField(
@@ -414,7 +482,9 @@ class ConnectFlow:
         return KeyForm(
             status_code, link.id, definition.name, definition.description, scheme.value, fields,
             token, link.expires_at.isoformat(), error, callback_url=link.callback_url,
-            cookies=(Cookie(CSRF_COOKIE, token, f"/link/{link.id}", ttl, "strict"),),
+            cookies=(
+                Cookie(CSRF_COOKIE, token, self.public_path(f"/link/{link.id}"), ttl, "strict"),
+            ),
         )  # fmt: skip
 
     async def submit_form(
@@ -424,22 +494,25 @@ class ConnectFlow:
         if isinstance(link, Page):
             return link
         account, config, definition = await self._load(link)
+        disabled = self._disabled_page(config, definition)
+        if disabled is not None:
+            return disabled
         spec = definition.scheme(config.auth_scheme)
         if not isinstance(spec, ApiKeySchemeSpec):
             return Page(405, "Not a form link", "This link does not take a form.")
         token = form.get("csrf_token", "")
-        stored = link.secrets.get("csrf")
+        stored = link.secrets.get("csrf_token")
         if (
             not token
             or csrf_cookie is None
             or not hmac.compare_digest(token, csrf_cookie)
             or stored is None
-            or not hmac.compare_digest(_sha(token), stored.get_secret_value())
+            or not hmac.compare_digest(token, stored.get_secret_value())
         ):
             return Page(
                 403, "Form expired",
                 "This form could not be verified (it may be stale or sent from another site). "
-                "Open the link again.", retry_url=f"/link/{link.id}", error="csrf",
+                "Open the link again.", retry_url=self._link_url(link), error="csrf",
             )  # fmt: skip
         values = {f.name: str(form.get(f.name, "")) for f in spec.fields}
         plain_values = {f.name: values[f.name] for f in spec.fields if not f.secret}

@@ -12,7 +12,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .._connect_flow import CSRF_COOKIE, STATE_COOKIE, Cookie, KeyForm, Page, Redirect, Step
+from .._connect_flow import (
+    CSRF_COOKIE,
+    Cookie,
+    KeyForm,
+    Page,
+    Redirect,
+    Step,
+    state_cookie_name,
+)
 from .._exceptions import ToolAuthError
 from .pages import STYLESHEET, render_form, render_page
 
@@ -84,9 +92,12 @@ def create_connect_app(client: AsyncToolAuth) -> Starlette:
 
     async def oauth_callback(request: Request) -> Response:
         params = {k: v for k, v in request.query_params.items()}
-        step = await flow.finish_oauth(params, request.cookies.get(STATE_COOKIE))
+        state = params.get("state")
+        cookie = state_cookie_name(state) if state else None
+        step = await flow.finish_oauth(params, request.cookies.get(cookie) if cookie else None)
         response = respond(step, request)
-        response.delete_cookie(STATE_COOKIE, path="/oauth/callback")
+        if cookie is not None:  # this state's cookie only: other links' cookies stay
+            response.delete_cookie(cookie, path=flow.public_path("/oauth/callback"))
         return response
 
     async def link_status(request: Request) -> Response:

@@ -25,7 +25,7 @@ async def list_items(
     client: httpx.AsyncClient,
     limit: Annotated[int, Field(ge=1, le=100, description="How many items to return.")] = 20,
 ) -> dict[str, Any]:
-    """List the user's Demo items, newest first."""
+    """List the user's Demo items, oldest first (the order they were created)."""
     response = await client.get("/items", params={"limit": limit})
     check_response(response, "Demo")
     body = response.json()
