@@ -2,16 +2,6 @@ import subprocess
 import sys
 
 
-def test_demo_runs_offline(tmp_path):
-    out = subprocess.run(
-        [sys.executable, "-m", "toolauth", "demo"], capture_output=True, text=True, timeout=60,
-        cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    assert "github" in out.stdout and "ACTIVE" in out.stdout
-    assert "demo-client-secret" not in out.stdout
-
-
 def test_toolkits_command(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "toolauth", "toolkits"], capture_output=True, text=True,

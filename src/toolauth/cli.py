@@ -6,7 +6,7 @@ toolauth keys rotate          re-encrypt every secret under the first key
 toolauth migrate              apply pending database migrations
 toolauth serve                run the connect app (--host, --port)
 toolauth toolkits             list the toolkits in the catalog
-toolauth demo                 run the offline demo
+toolauth demo                 run the offline chat demo (--port, --home, --no-browser)
 ```
 """
 
@@ -76,10 +76,14 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     uvicorn.run(client.asgi_app(), host=host, port=port, log_level="info", proxy_headers=True)
 
 
-async def _demo(settings: Settings) -> str:
+def _demo(port: int, home: str | None, open_browser: bool) -> int:
     from .demo.run import run_demo
 
-    return await run_demo(settings)
+    try:
+        return run_demo(port=port, home=home, open_browser=open_browser)
+    except ToolAuthError as exc:
+        print(f"toolauth: {exc.message}", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -94,7 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the connect app")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
-    commands.add_parser("demo", help="run the offline demo")
+    demo = commands.add_parser(
+        "demo", help="run the offline chat demo: agent, connect links, demo provider"
+    )
+    demo.add_argument("--port", type=int, default=8765, help="loopback port (0: any free one)")
+    demo.add_argument("--home", default=None, help="keep the demo's data in this folder")
+    demo.add_argument("--no-browser", action="store_true", help="do not open a browser")
     return parser
 
 
@@ -106,7 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         _serve(Settings.from_env(), args.host, args.port)
         return 0
-    actions = {"migrate": _migrate, "toolkits": _toolkits, "demo": _demo}
+    if args.command == "demo":
+        return _demo(args.port, args.home, not args.no_browser)
+    actions = {"migrate": _migrate, "toolkits": _toolkits}
     action = _rotate if args.command == "keys" else actions[args.command]
     try:
         print(anyio.run(action, Settings.from_env()))

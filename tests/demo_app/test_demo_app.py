@@ -1,0 +1,286 @@
+"""The demo app over real HTTP: the agent's stream, connect links, the simulated GitHub, and
+the page's security headers. The user's part is the scripted browser on the provider's pages."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from toolauth.demo.browser import complete_in_background, complete_oauth
+from toolauth.demo.model import ScriptedDemoModel, choose_model, intent_of
+
+from .conftest import clean_env, start_demo
+
+
+async def chat(url: str, message: str, thread: str = "thread-0001", *, consent: bool = True):
+    """Send one message; play the user for every connect link. The events, in order."""
+    events, users = [], []
+    async with (
+        httpx.AsyncClient(timeout=30) as http,
+        http.stream(
+            "POST", f"{url}/api/chat", json={"thread_id": thread, "message": message}
+        ) as response,
+    ):
+        assert response.status_code == 200, await response.aread()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        async for block in _blocks(response):
+            events.append(block)
+            if block["type"] == "connect_link" and consent:
+                users.append(complete_in_background(block["redirect_url"], delay=0.05))
+    for user in users:
+        user.join(10)
+        assert user.error is None, user.error
+    return events
+
+
+async def _blocks(response: httpx.Response):
+    buffer = ""
+    async for text in response.aiter_text():
+        buffer += text
+        while "\n\n" in buffer:
+            block, buffer = buffer.split("\n\n", 1)
+            data = [line[6:] for line in block.splitlines() if line.startswith("data: ")]
+            if data:
+                yield json.loads("\n".join(data))
+
+
+def kinds(events):
+    return [(e["type"], e.get("name")) for e in events if e["type"] != "token"]
+
+
+async def test_first_use_links_waits_and_answers_in_one_turn(demo_app):
+    _, url = demo_app
+    events = await chat(url, "list my items")
+    assert kinds(events) == [
+        ("tool_start", "DEMO_LIST_ITEMS"),
+        ("connect_link", None),
+        ("tool_end", "DEMO_LIST_ITEMS"),
+        ("tool_start", "COMPOSIO_MANAGE_CONNECTIONS"),
+        ("tool_end", "COMPOSIO_MANAGE_CONNECTIONS"),
+        ("tool_start", "DEMO_LIST_ITEMS"),
+        ("tool_end", "DEMO_LIST_ITEMS"),
+        ("message", None),
+        ("done", None),
+    ]
+    link = events[1]
+    assert link["toolkit_name"] == "Demo"
+    assert link["redirect_url"] == f"{url}/link/{link['connection_request_id']}"
+    assert "Follow the white rabbit" in events[-2]["text"]
+    async with httpx.AsyncClient() as http:
+        status = (await http.get(f"{url}/api/links/{link['connection_request_id']}")).json()
+        assert (status["status"], status["connected_account_status"]) == ("COMPLETED", "ACTIVE")
+        connections = (await http.get(f"{url}/api/connections")).json()["connections"]
+    assert {c["toolkit"]: c["status"] for c in connections} == {
+        "demo": "active", "github": "not_connected",
+    }  # fmt: skip
+    # No token reaches the page: not in the stream, not in any tool result.
+    assert "access_token" not in json.dumps(events)
+
+
+async def test_connected_users_get_straight_answers_in_the_same_thread(demo_app):
+    _, url = demo_app
+    await chat(url, "show my demo profile")
+    events = await chat(url, "create an item called Buy milk")
+    assert kinds(events)[:2] == [
+        ("tool_start", "DEMO_CREATE_ITEM"),
+        ("tool_end", "DEMO_CREATE_ITEM"),
+    ]
+    assert events[0]["args"] == {"name": "Buy milk"}
+    assert "connect_link" not in [e["type"] for e in events]
+    events = await chat(url, "list my items")
+    assert "Buy milk" in events[-2]["text"]
+
+
+async def test_github_is_a_second_oauth_app_on_the_fake_api(demo_app):
+    _, url = demo_app
+    events = await chat(url, "list my github repos", "thread-gh-01")
+    link = next(e for e in events if e["type"] == "connect_link")
+    assert link["toolkit"] == "github" and link["toolkit_name"] == "GitHub (demo)"
+    answer = events[-2]["text"]
+    assert "alice/tea-party" in answer and "alice/looking-glass (private)" in answer
+    events = await chat(url, "who am I on github", "thread-gh-01")
+    assert "alice (Alice Liddell)" in events[-2]["text"]
+    # The fake API refuses anything but the demo provider's tokens.
+    async with httpx.AsyncClient() as http:
+        refused = await http.get(
+            f"{url}/github-api/user/repos", headers={"Authorization": "Bearer x"}
+        )
+    assert refused.status_code == 401 and refused.json()["message"] == "Bad credentials"
+
+
+async def test_denied_consent_is_reported_plainly(demo_app):
+    _, url = demo_app
+    events, users = [], []
+    async with (
+        httpx.AsyncClient(timeout=30) as http,
+        http.stream(
+            "POST", f"{url}/api/chat", json={"thread_id": "thread-deny", "message": "list my items"}
+        ) as response,
+    ):
+        async for block in _blocks(response):
+            events.append(block)
+            if block["type"] == "connect_link":
+                users.append(complete_in_background(block["redirect_url"], delay=0.05,
+                                                    decision="deny"))  # fmt: skip
+    assert users[0].result.url.startswith(f"{url}/connected?status=failed")
+    assert events[-2]["text"].startswith("Connecting Demo did not work (the user denied")
+    assert events[-1]["type"] == "done"
+
+
+async def test_disconnect_lets_the_flow_run_again(demo_app):
+    _, url = demo_app
+    await chat(url, "list my items")
+    async with httpx.AsyncClient() as http:
+        done = await http.post(f"{url}/api/connections/demo/disconnect", json={})
+        assert done.json() == {"removed": 1}
+        unknown = await http.post(f"{url}/api/connections/nope/disconnect", json={})
+        assert unknown.status_code == 400 and "Unknown toolkit" in unknown.json()["error"]
+    events = await chat(url, "list my items", "thread-again")
+    assert "connect_link" in [e["type"] for e in events]
+
+
+async def test_requests_from_elsewhere_are_refused(demo_app):
+    _, url = demo_app
+    body = {"thread_id": "thread-0001", "message": "list my items"}
+    async with httpx.AsyncClient() as http:
+        form = await http.post(
+            f"{url}/api/chat", content="x", headers={"content-type": "text/plain"}
+        )
+        assert form.status_code == 415
+        other = await http.post(
+            f"{url}/api/chat", json=body, headers={"origin": "http://evil.test"}
+        )
+        assert other.status_code == 403
+        port = url.rsplit(":", 1)[1]
+        local = await http.post(
+            f"http://localhost:{port}/api/chat",
+            json={**body, "message": "hello"},
+            headers={"origin": f"http://localhost:{port}"},
+        )
+        assert local.status_code == 200  # the page opened as localhost works too
+        rebound = await http.get(f"{url}/", headers={"host": "evil.test"})
+        assert rebound.status_code == 400
+        bad = await http.post(f"{url}/api/chat", json={**body, "thread_id": "../x"})
+        assert bad.status_code == 400 and "thread_id" in bad.json()["error"]
+        empty = await http.post(f"{url}/api/chat", json={**body, "message": "  "})
+        assert empty.status_code == 400
+
+
+async def test_pages_send_csp_and_escape(demo_app):
+    _, url = demo_app
+    async with httpx.AsyncClient() as http:
+        page = await http.get(f"{url}/")
+        script = await http.get(f"{url}/assets/chat.js")
+        missing = await http.get(f"{url}/assets/../app.py")
+        done = await http.get(f"{url}/connected", params={"status": "failed", "error": "<script>x"})
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe" not in csp
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "<script" not in re.sub(r'<script src="/assets/chat.js" defer></script>', "", page.text)
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "innerHTML" not in script.text and "insertAdjacentHTML" not in script.text
+    assert missing.status_code == 404
+    assert (
+        done.status_code == 400 and "&lt;script&gt;x" in done.text and "<script>x" not in done.text
+    )
+    assert done.headers["content-security-policy"] == csp
+
+
+def test_the_scripted_model_reads_what_the_demo_promises():
+    assert intent_of("show my demo profile").tool == "DEMO_GET_PROFILE"
+    assert intent_of("list my items").tool == "DEMO_LIST_ITEMS"
+    assert intent_of("Create an item called “Buy milk”.").args == {"name": "Buy milk"}
+    assert intent_of("add item named list my items").args == {"name": "list my items"}
+    assert intent_of("list my github repos").tool == "GITHUB_LIST_REPOSITORIES"
+    assert intent_of("what's the weather?") is None
+
+
+def test_a_configured_model_that_cannot_be_built_falls_back_in_one_line():
+    chosen = choose_model({"TOOLAUTH_DEMO_MODEL": "no-such-provider:model-x"})
+    assert isinstance(chosen.model, ScriptedDemoModel)
+    assert chosen.note is not None and "\n" not in chosen.note
+    assert chosen.note.startswith("TOOLAUTH_DEMO_MODEL=no-such-provider:model-x is not usable")
+    built = choose_model({"TOOLAUTH_DEMO_MODEL": "mine"}, init=lambda spec: ScriptedDemoModel())
+    assert (built.label, built.note) == ("mine", None)
+    assert choose_model({}).label.startswith("scripted")
+
+
+def test_cli_demo_serves_one_port_and_stops_cleanly_on_ctrl_c(tmp_path: Path):
+    env = clean_env(tmp_path, TOOLAUTH_DEMO_MODEL="no-such-provider:model-x",
+                    TOOLAUTH_DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")  # fmt: skip
+    demo = start_demo(tmp_path, env=env)
+    events: list[dict] = []
+    linked = threading.Event()
+    waiting = threading.Thread(target=_follow, args=(demo.url, events, linked), daemon=True)
+    try:
+        assert demo.banner.count("\n") == 4  # the model note is one line, then the banner
+        assert demo.banner.startswith("TOOLAUTH_DEMO_MODEL=no-such-provider:model-x")
+        assert demo.home.is_dir() and demo.home != tmp_path
+        # The provider, the connect app and the chat share the one port.
+        assert (
+            httpx.get(f"{demo.url}/demo/.well-known/oauth-authorization-server").json()["issuer"]
+            == f"{demo.url}/demo"
+        )
+        assert httpx.get(f"{demo.url}/").status_code == 200
+        assert (demo.home / "toolauth.db").exists()  # its own store, not the environment's
+        # A page that goes away mid-turn cancels the turn; the link stays good.
+        result = complete_oauth(_link(demo.url, "list my items"))
+        assert result.url.startswith(f"{demo.url}/connected?status=success")
+        # Ctrl+C while a turn waits for the user: the stream says so and ends, no traceback.
+        waiting.start()
+        assert linked.wait(20)
+    finally:
+        code, out = demo.stop()
+        if waiting.is_alive():
+            waiting.join(10)
+    assert code == 0 and out.strip() == "toolauth demo: stopped."
+    assert events[-1] == {"type": "error", "message": "The demo server is stopping."}
+    assert not demo.home.exists()  # the throw-away home is gone
+
+
+def _follow(url: str, events: list, linked: threading.Event) -> None:
+    body = {"thread_id": "thread-stop", "message": "list my github repos"}
+    with httpx.stream("POST", f"{url}/api/chat", json=body, timeout=30) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+                if events[-1]["type"] == "tool_start" and events[-1]["name"].startswith("COMPOSIO"):
+                    linked.set()
+
+
+def _link(url: str, message: str) -> str:
+    body = {"thread_id": "thread-cli", "message": message}
+    with httpx.stream("POST", f"{url}/api/chat", json=body, timeout=10) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: ") and '"connect_link"' in line:
+                return json.loads(line[6:])["redirect_url"]
+    raise AssertionError("no connect link")
+
+
+def test_cli_demo_reports_a_busy_port(tmp_path: Path):
+    import socket
+    import subprocess
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = subprocess.run(
+            [sys.executable, "-m", "toolauth", "demo", "--port", str(port), "--no-browser"],
+            capture_output=True, text=True, timeout=60, env=clean_env(tmp_path),
+        )  # fmt: skip
+    assert out.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("name", ["chat.html", "chat.js", "chat.css", "connected.js"])
+def test_static_files_ship_in_the_package(name):
+    from importlib import resources
+
+    assert (resources.files("toolauth.demo") / "static" / name).is_file()
