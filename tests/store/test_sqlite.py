@@ -172,3 +172,15 @@ async def test_two_processes_writing_at_once_lose_nothing(settings, home):
         )
         final = await ta.auth_configs.get(config.id)
         assert final.version == 1 + 2 * n  # every update applied, none overwritten
+
+
+def test_display_url_masks_passwords_only():
+    from toolauth.store import display_url
+
+    assert display_url("sqlite:///a/b.db") == "sqlite:///a/b.db"
+    assert display_url("postgresql://u:pw@h:5432/db?sslmode=require") == (
+        "postgresql://u:***@h:5432/db?sslmode=require"
+    )
+    assert display_url("postgresql://h/db?user=u&password=pw") == (
+        "postgresql://h/db?user=u&password=***"
+    )

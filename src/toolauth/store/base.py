@@ -118,6 +118,10 @@ class Store(abc.ABC):
     async def close(self) -> None: ...
 
     @abc.abstractmethod
+    async def migrate(self) -> list[int]:
+        """Apply pending migrations in one transaction; returns the versions applied."""
+
+    @abc.abstractmethod
     async def schema_version(self) -> int: ...
 
     @property
