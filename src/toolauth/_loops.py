@@ -23,13 +23,29 @@ class HomeLoop:
 
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
+        # The loop the client was made on, if any: home until the store opens (the sync
+        # ToolAuth makes its client on its own loop thread, so a first call from a tool that
+        # runs under a short-lived asyncio.run must not make that loop home).
+        try:
+            self._origin: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._origin = None
 
     def claim(self) -> None:
         """Record the running loop as home (called when the store opens)."""
         self.loop = asyncio.get_running_loop()
 
+    def _home(self) -> asyncio.AbstractEventLoop | None:
+        """The claimed loop; before that, the loop the client was made on while it runs."""
+        if self.loop is not None:
+            return self.loop
+        origin = self._origin
+        if origin is not None and origin.is_running() and not origin.is_closed():
+            return origin
+        return None
+
     def _usable(self) -> asyncio.AbstractEventLoop:
-        loop = self.loop
+        loop = self._home()
         if loop is None or loop.is_closed() or not loop.is_running():
             raise RuntimeError(
                 "The toolauth client's event loop is not running. With AsyncToolAuth, call "
@@ -41,7 +57,8 @@ class HomeLoop:
     async def run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any) -> T:
         """Await ``fn(*args, **kwargs)`` on the home loop, from any loop."""
         current = asyncio.get_running_loop()
-        if self.loop is None or self.loop is current:
+        home = self._home()
+        if home is None or home is current:
             return await fn(*args, **kwargs)
         future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(
             fn(*args, **kwargs), self._usable()
@@ -54,13 +71,14 @@ class HomeLoop:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if self.loop is not None and not self.loop.is_closed() and self.loop.is_running():
-            if running is self.loop:
+        home = self._home()
+        if home is not None and not home.is_closed() and home.is_running():
+            if running is home:
                 raise RuntimeError(
                     "A synchronous toolauth call was made on the client's own event loop; "
                     "use the async form (ainvoke / await) there."
                 )
-            return asyncio.run_coroutine_threadsafe(fn(*args, **kwargs), self.loop).result()
+            return asyncio.run_coroutine_threadsafe(fn(*args, **kwargs), home).result()
         if running is not None:
             raise RuntimeError(
                 "Called synchronously inside a running event loop; use the async form instead."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -23,6 +25,14 @@ __all__ = ["ResumeMode", "Session", "ToolkitConnection"]
 
 ResumeMode = Literal["wait", "interrupt", "return"]
 _RESUME_MODES = ("wait", "interrupt", "return")
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default TLS context, built once per process: building one loads the CA bundle,
+    which costs tens of milliseconds, and ``client()`` makes a new ``httpx.AsyncClient`` for
+    every tool call."""
+    return httpx.create_ssl_context()
 
 
 class ToolkitConnection(BaseModel):
@@ -175,14 +185,22 @@ class Session:
         slug = self.check_toolkit(toolkit)
         definition = self._client.catalog.get(slug)
         active = await self.account(slug)
+        pinned = self._pinned.get(slug)
+        latest: list[ConnectedAccount] = []
+        if active is None and pinned is not None:
+            latest = [await self._client.connected_accounts.get(pinned)]  # checked by account()
+        elif active is None:
+            latest = await self._client.connected_accounts.list(
+                user_id=self.user_id, toolkit=slug, auth_config_id=self._auth_configs.get(slug),
+                limit=1,
+            )  # fmt: skip
+        if latest and latest[0].is_active:  # it became ACTIVE between the two reads
+            active = latest[0]
         if active is not None:
             return ToolkitConnection(
                 toolkit=slug, name=definition.name, status="active", has_active_connection=True,
                 connected_account_id=active.id, auth_config_id=active.auth_config_id,
             )  # fmt: skip
-        latest = await self._client.connected_accounts.list(
-            user_id=self.user_id, toolkit=slug, limit=1
-        )
         if not latest:
             return ToolkitConnection(
                 toolkit=slug, name=definition.name, status="not_connected",
@@ -219,7 +237,7 @@ class Session:
             raise ConnectionRequiredError(slug)
         from ._http_auth import account_http_client
 
-        return await account_http_client(self._client, account)
+        return await account_http_client(self._client, account, verify=_tls_context())
 
     def tools(
         self,

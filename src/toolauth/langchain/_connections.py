@@ -147,11 +147,29 @@ async def manage(
         await _wait_all(session, requests, entries)
     elif requests and mode == "interrupt":
         assert interrupt is not None
-        for slug, req in requests.items():
-            interrupt(link_payload(req, client.catalog.get(slug).name))  # pauses the graph
+        answers = {
+            slug: _ask(interrupt, link_payload(req, client.catalog.get(slug).name), req)
+            for slug, req in requests.items()
+        }  # pauses the graph at the first link with no answer yet
         for slug in requests:  # resumed: see where each one stands now
-            await _refresh_entry(session, slug, entries)
+            await _refresh_entry(session, slug, entries, answers[slug])
     return _summarise(session, entries, mode)
+
+
+def _ask(interrupt: Callable[[dict[str, Any]], Any], payload: dict[str, Any],
+         req: ConnectionRequest) -> Any:  # fmt: skip
+    """``interrupt(payload)``, skipping answers meant for another account's link.
+
+    LangGraph hands resume values out by position within the tool call. On a re-run, links
+    finished earlier (now active, so no longer asked about) leave their answers first in line.
+    """
+    answer = interrupt(payload)
+    while isinstance(answer, dict) and answer.get("connected_account_id") not in (
+        None,
+        req.connected_account_id,
+    ):
+        answer = interrupt(payload)
+    return answer
 
 
 async def _config_id_of(session: Session, account_id: str) -> str:
@@ -190,18 +208,32 @@ async def _wait_all(
             group.start_soon(wait_one, slug, req)
 
 
-async def _refresh_entry(session: Session, slug: str, entries: dict[str, dict[str, Any]]) -> None:
+async def _refresh_entry(
+    session: Session, slug: str, entries: dict[str, dict[str, Any]], answer: Any = None
+) -> None:
     client = session._client
     conn = await client.home.run(session.connection, slug)
     name = client.catalog.get(slug).name
+    # The answer resume_when_connected gave: a failed flow is reported as failed even though
+    # this re-run of the tool already holds a fresh link for the next try.
+    failed = isinstance(answer, dict) and answer.get("status") in ("FAILED", "EXPIRED", "INACTIVE")
     if conn.has_active_connection:
         entries[slug].update(
             status="active", has_active_connection=True, redirect_url=None,
             connected_account_id=conn.connected_account_id, instruction=_instruction_active(name),
         )  # fmt: skip
-    elif conn.status in ("failed", "expired", "inactive"):
-        entries[slug].update(status="failed", redirect_url=None, error_message=conn.reason,
-                             instruction=f"Connecting {name} failed ({conn.reason}).")  # fmt: skip
+    elif failed or conn.status in ("failed", "expired", "inactive"):
+        reason = (answer.get("reason") if failed else None) or conn.reason
+        entries[slug].update(
+            status="failed", redirect_url=None, error_message=reason,
+            instruction=f"Connecting {name} failed ({reason}). Ask the user whether to try "
+            "again; calling this tool again shows a link.",
+        )  # fmt: skip
+    elif entries[slug]["redirect_url"]:
+        entries[slug]["instruction"] = (
+            f"The user has not connected {name} yet. Remind them of the link "
+            f"{entries[slug]['redirect_url']} or call this tool again later."
+        )
 
 
 def _summarise(session: Session, entries: dict[str, dict[str, Any]], mode: str) -> dict[str, Any]:

@@ -164,7 +164,7 @@ class ManageConnectionsTool(_SessionTool):
                 reinitiate_all=bool(args.get("reinitiate_all")), emit=emit,
                 mode=self.session.resume, interrupt=interrupt,
             )  # fmt: skip
-        except ValidationError as exc:
+        except ToolAuthError as exc:  # unknown toolkit, a pinned account that is not theirs…
             raise ToolException(exc.message) from None
         return _dump(result), result
 
@@ -191,9 +191,11 @@ class WaitForConnectionsTool(_SessionTool):
         session = self.session
         try:
             slugs = [session.check_toolkit(t) for t in args.get("toolkits") or []]
-        except ValidationError as exc:
+            result = await session._client.home.run(
+                _wait_for, session, slugs, args.get("mode", "all")
+            )
+        except ToolAuthError as exc:
             raise ToolException(exc.message) from None
-        result = await session._client.home.run(_wait_for, session, slugs, args.get("mode", "all"))
         return _dump(result), result
 
 
