@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from ._exceptions import ConnectionRequiredError, NotFoundError
-from ._models import ConnectedAccount
+from ._exceptions import ConnectionRequiredError, NotFoundError, TokenRefreshError
+from ._models import ConnectedAccount, utcnow
 from .auth.credentials import apply_placements, credential_values
 from .auth.templates import render
 from .catalog import ApiKeySchemeSpec, CredentialPlacement, OAuth2SchemeSpec
@@ -26,6 +26,8 @@ class AccountAuth(httpx.Auth):
     The account is read from the store for every request, so a disabled account stops at
     once and a token refreshed by another process is picked up.
     """
+
+    requires_request_body = True  # a request retried after a 401 is sent again, body and all
 
     def __init__(
         self,
@@ -60,10 +62,19 @@ class AccountAuth(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if self.requires_request_body:  # what httpx.Auth.async_auth_flow would do
+            await request.aread()
         tokens = self._client.tokens
         account = await self._account()
         if tokens.needs_refresh(account):
-            account = await tokens.refresh(account)
+            try:
+                account = await tokens.refresh(account)
+            except TokenRefreshError as exc:
+                # An early refresh that failed on an outage does not fail a call the current
+                # token can still make.
+                expires_at = account.expires_at
+                if not exc.retryable or expires_at is None or expires_at <= utcnow():
+                    raise
         self._sign(request, account)
         response = yield request
         if response.status_code == 401 and "refresh_token" in account.credentials:
@@ -92,7 +103,9 @@ async def account_http_client(
     variables = {**client.settings.url_variables, **{
         k: str(v) for k, v in account.data.items() if isinstance(v, str)
     }}  # fmt: skip
-    base_url = render(definition.api_base_url, variables, what="api_base_url")
+    # TOOLAUTH_<TOOLKIT>_API_BASE_URL points a toolkit elsewhere (GitHub Enterprise, a fake).
+    override = client.settings.environ.get(f"TOOLAUTH_{definition.slug.upper()}_API_BASE_URL")
+    base_url = render(override or definition.api_base_url, variables, what="api_base_url")
     return httpx.AsyncClient(
         base_url=base_url,
         auth=AccountAuth(client, account.id, placements),

@@ -100,8 +100,10 @@ def _verdict(account: ConnectedAccount, link: ConnectionLink | None) -> Connecte
             raise ConnectionFailedError(account.id, ConnectionStatus.FAILED.value, reason)
         if link.status is LinkStatus.EXPIRED:
             raise ConnectionFailedError(account.id, "EXPIRED", "the connect link expired")
-        return None
-    if account.is_active:
+        if link.status is LinkStatus.PENDING and account.status is not ConnectionStatus.INACTIVE:
+            return None  # the user may still finish (even an account that expired meanwhile)
+        # Disabled by the app while pending, or the account ended after the link completed.
+    elif account.is_active:
         return account
     if account.status in _ENDED:
         raise ConnectionFailedError(account.id, account.status.value, account.status_reason)
@@ -123,16 +125,28 @@ async def wait_for_account(
             timeout = max(0.0, (link.expires_at - utcnow()).total_seconds())
         else:
             timeout = client.settings.link_ttl
+
+    async def read() -> tuple[ConnectedAccount, ConnectionLink | None]:
+        found = await store.get_account(account_id)
+        if found is None:
+            raise NotFoundError("connected account", account_id)
+        return found, await store.get_link(link_id) if link_id else None
+
     with store.changes.subscribe(account_id) as bell:
         async with store.watching():
             with anyio.move_on_after(timeout if timeout is not None else math.inf):
+                account, link = await read()
                 while True:
-                    account = await store.get_account(account_id)
-                    if account is None:
-                        raise NotFoundError("connected account", account_id)
-                    link = await store.get_link(link_id) if link_id else None
                     done = _verdict(account, link)
                     if done is not None:
                         return done
-                    await bell.wait()
+                    changed = await bell.wait()
+                    if changed is None:  # a change we were not shown (another process): read
+                        account, link = await read()
+                        continue
+                    for model in changed:  # rows committed here: the newest version wins
+                        if isinstance(model, ConnectedAccount) and model.id == account.id:
+                            account = model if model.version > account.version else account
+                        elif isinstance(model, ConnectionLink) and link and model.id == link.id:
+                            link = model if model.version > link.version else link
     raise ConnectionTimeoutError(account_id, timeout)

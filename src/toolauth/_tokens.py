@@ -23,6 +23,7 @@ from ._models import ConnectedAccount, ConnectionStatus, utcnow
 from .auth.templates import render
 from .catalog import OAuth2SchemeSpec
 from .oauth.calls import refresh_tokens, revoke_token
+from .oauth.tokens import TokenSet
 
 if TYPE_CHECKING:
     from ._client import AsyncToolAuth
@@ -41,6 +42,9 @@ class TokenManager:
     def __init__(self, client: AsyncToolAuth) -> None:
         self._client = client
         self._locks: weakref.WeakValueDictionary[str, anyio.Lock] = weakref.WeakValueDictionary()
+        # The last refresh that failed on a provider outage, per account:
+        # (when, error code, description).
+        self._failures: dict[str, tuple[float, str, str | None]] = {}
         self._owner = f"{os.getpid()}-{secrets.token_hex(6)}"
         self.refresh_requests = 0  # token endpoint calls made by this process (for benchmarks)
 
@@ -61,8 +65,24 @@ class TokenManager:
         lock = self._locks.get(account.id)
         if lock is None:
             lock = self._locks[account.id] = anyio.Lock()
+        asked = anyio.current_time()
         async with lock:
-            return await self._refresh_locked(account, force=force)
+            failed = self._failures.get(account.id)
+            if failed is not None and failed[0] >= asked:
+                # A refresh tried while this caller queued has just failed on an outage:
+                # share that outcome instead of sending one more series of attempts.
+                current = await self._reread(account.id)
+                if self._done(account, current, force):
+                    return current
+                raise TokenRefreshError(failed[1], failed[2], retryable=True)
+            try:
+                fresh = await self._refresh_locked(account, force=force)
+            except TokenRefreshError as exc:
+                if exc.retryable:
+                    self._failures[account.id] = (anyio.current_time(), exc.error, exc.description)
+                raise
+            self._failures.pop(account.id, None)
+            return fresh
 
     async def _reread(self, account_id: str) -> ConnectedAccount:
         store = await self._client.store()
@@ -76,13 +96,19 @@ class TokenManager:
             return True  # refreshed (or reconnected) by someone else meanwhile
         return not force and not self.needs_refresh(current)
 
+    @staticmethod
+    def _check_active(current: ConnectedAccount) -> None:
+        """An account that is not ACTIVE (its grant died, the app disabled it) is not
+        refreshed: the user must reconnect first."""
+        if not current.is_active:
+            raise ConnectionRequiredError(current.toolkit, current.id, current.status.value)
+
     async def _refresh_locked(self, seen: ConnectedAccount, *, force: bool) -> ConnectedAccount:
         store = await self._client.store()
         current = await self._reread(seen.id)
         if self._done(seen, current, force):
             return current
-        if not current.is_active and current.status is not ConnectionStatus.ACTIVE:
-            raise ConnectionRequiredError(current.toolkit, current.id, current.status.value)
+        self._check_active(current)
         with store.changes.subscribe(seen.id) as bell:
             async with store.watching():
                 deadline = anyio.current_time() + LEASE_SECONDS + 5
@@ -94,6 +120,7 @@ class TokenManager:
                     current = await self._reread(seen.id)
                     if self._done(seen, current, force):
                         return current
+                    self._check_active(current)  # e.g. the holder found the grant dead
                     if anyio.current_time() > deadline:
                         raise TokenRefreshError(
                             "temporarily_unavailable",
@@ -104,6 +131,7 @@ class TokenManager:
             current = await self._reread(seen.id)  # after winning the lease: re-read
             if self._done(seen, current, force):
                 return current
+            self._check_active(current)
             return await self._call_token_endpoint(current)
         finally:
             await store.release_refresh_lease(seen.id, self._owner)
@@ -121,10 +149,16 @@ class TokenManager:
         config = await self._client.auth_configs.get(account.auth_config_id)
         client_id, client_secret = ConnectFlow(self._client)._oauth_app(config)
         token_url = render(spec.token_url, self._client.settings.url_variables, what="token_url")
+        store = await self._client.store()
+        tokens: TokenSet | None = None
         error: TokenRefreshError | None = None
         for delay in (0.0, *RETRY_DELAYS):
             if delay:
                 await anyio.sleep(delay)
+                # Slow attempts can outlast the lease: renew it, or another process would
+                # take it and spend the same (rotating) refresh token. Lost it: stop here.
+                if not await store.try_refresh_lease(account.id, self._owner, LEASE_SECONDS):
+                    break
             self.refresh_requests += 1
             try:
                 tokens = await refresh_tokens(
@@ -139,7 +173,7 @@ class TokenManager:
                 if not exc.retryable:
                     return await self._expire(account, exc)
                 log.warning("refresh of %s failed (%s); retrying", account.id, exc.error)
-        else:
+        if tokens is None:
             assert error is not None
             raise TokenRefreshError(
                 error.error,
@@ -152,14 +186,15 @@ class TokenManager:
         now = utcnow()
 
         def apply(current: ConnectedAccount) -> ConnectedAccount:
+            if current.credentials.get("refresh_token") != refresh_token:
+                return current  # reconnected meanwhile: the new grant's tokens win
+            # The status stays as it is now: an account disabled meanwhile stays disabled.
             return current.model_copy(update={
                 "credentials": {**current.credentials, **new_secrets},
                 "expires_at": tokens.expires_at(now),
                 "scopes": tokens.scope if tokens.scope is not None else current.scopes,
-                "status": ConnectionStatus.ACTIVE, "status_reason": None,
             })  # fmt: skip
 
-        store = await self._client.store()
         saved = await store.modify(ConnectedAccount, account.id, apply)
         log.info("refreshed the tokens of %s", account.id)
         return saved
@@ -169,13 +204,19 @@ class TokenManager:
         detail = f" ({exc.description})" if exc.description else ""
         reason = f"refresh failed: {exc.error}{detail}"
 
+        spent = account.credentials.get("refresh_token")
+
         def apply(current: ConnectedAccount) -> ConnectedAccount:
+            if current.credentials.get("refresh_token") != spent:
+                return current  # reconnected meanwhile: the new grant is alive
             return current.model_copy(
                 update={"status": ConnectionStatus.EXPIRED, "status_reason": reason}
             )
 
         store = await self._client.store()
-        await store.modify(ConnectedAccount, account.id, apply)
+        current = await store.modify(ConnectedAccount, account.id, apply)
+        if current.is_active:
+            return current
         log.warning("account %s EXPIRED: %s", account.id, exc.error)
         raise TokenRefreshError(
             exc.error,

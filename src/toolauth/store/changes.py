@@ -1,5 +1,6 @@
 """In-process change notifications: the store publishes an account id after each commit that
-changes it, and waiters wake at once instead of polling.
+changes it, and waiters wake at once instead of polling. A commit made here also hands over
+the rows it wrote, so a waiter can decide without reading them back.
 
 One hub belongs to one store and one event loop. Changes made by other processes reach it
 through the backend (SQLite's ``PRAGMA data_version``, PostgreSQL's LISTEN/NOTIFY), which
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import anyio
 
@@ -22,15 +24,28 @@ class Subscription:
     def __init__(self, key: str) -> None:
         self.key = key
         self._event = anyio.Event()
+        self._models: list[Any] = []
+        self._unknown = False
 
-    def _ring(self) -> None:
+    def _ring(self, models: tuple[Any, ...]) -> None:
+        if models:
+            self._models.extend(models)
+        else:
+            self._unknown = True
         self._event.set()
 
-    async def wait(self) -> None:
-        """Return after the next change; changes since the last ``wait`` return at once."""
+    async def wait(self) -> list[Any] | None:
+        """Return after the next change; changes since the last ``wait`` return at once.
+
+        Returns the committed models published with the changes, or ``None`` when some
+        change came without them (another process, a delete): then read the state again.
+        """
         await self._event.wait()
         # Re-arm before the caller re-reads state, so a change during the re-read rings again.
         self._event = anyio.Event()
+        models, self._models = self._models, []
+        unknown, self._unknown = self._unknown, False
+        return None if unknown else models
 
 
 class ChangeHub:
@@ -56,11 +71,12 @@ class ChangeHub:
     def has_subscribers(self) -> bool:
         return bool(self._subs)
 
-    def publish(self, account_id: str) -> None:
+    def publish(self, account_id: str, *models: Any) -> None:
+        """Account ``account_id`` changed; ``models`` are the rows the commit wrote, if known."""
         for sub in tuple(self._subs.get(account_id, ())):
-            sub._ring()
+            sub._ring(models)
 
     def publish_all(self) -> None:
         for group in tuple(self._subs.values()):
             for sub in tuple(group):
-                sub._ring()
+                sub._ring(())

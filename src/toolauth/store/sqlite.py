@@ -182,9 +182,16 @@ class SQLiteStore(Store):
         # when *another* connection (another process) commits, so polling it is cheap and
         # never wakes waiters for our own writes.
         self._watchers += 1
-        if self._watch_task is None or self._watch_task.done():
-            self._watch_task = asyncio.create_task(self._watch(), name="toolauth-sqlite-watch")
         try:
+            if self._watch_task is None or self._watch_task.done():
+                # Take the baseline before the caller reads any state: a commit landing
+                # between the caller's first read and the watcher's first look must still
+                # count as a change.
+                baseline = await self._data_version()
+                if self._watch_task is None or self._watch_task.done():
+                    self._watch_task = asyncio.create_task(
+                        self._watch(baseline), name="toolauth-sqlite-watch"
+                    )
             yield
         finally:
             self._watchers -= 1
@@ -194,9 +201,8 @@ class SQLiteStore(Store):
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
-    async def _watch(self) -> None:
+    async def _watch(self, last: int) -> None:
         try:
-            last = await self._data_version()
             while self._watchers > 0 and self._db is not None:
                 await asyncio.sleep(self.watch_interval)
                 current = await self._data_version()
@@ -299,9 +305,9 @@ class SQLiteStore(Store):
     def _published(self, models: Iterable[AnyModel]) -> None:
         for model in models:
             if isinstance(model, ConnectedAccount):
-                self.changes.publish(model.id)
+                self.changes.publish(model.id, model)
             elif isinstance(model, ConnectionLink):
-                self.changes.publish(model.connected_account_id)
+                self.changes.publish(model.connected_account_id, model)
 
     async def save(self, *models: AnyModel) -> list[Any]:
         async with self._write() as db:

@@ -1,0 +1,156 @@
+"""Other processes on the same TOOLAUTH_HOME, for the cross-process tests.
+
+A child runs ``python -m tests.children <role> <settings as JSON>`` from the repository root and
+talks one JSON object per line on stdin/stdout. Times are ``time.monotonic()``, which on Linux
+is CLOCK_MONOTONIC: one clock for every process on the machine.
+
+Roles:
+    wait     prints {"ready": t}, reads {"account_id"}, waits for it; prints {"status", "t"}
+             or {"error", "message", "t"}.
+    complete serves its own connect app, prints {"url"}, reads {"link_id"}, walks the link
+             through the demo provider's login and consent; prints {"status_code", "t"}.
+    calls    prints {"ready"}, reads {"account_id", "n", "path"}, makes n concurrent calls
+             through ``http_client``; prints {"ok", "failed", "errors", "refresh_requests"}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Child:
+    """The parent's handle on one child process."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, role: str) -> None:
+        self.proc = proc
+        self.role = role
+
+    @classmethod
+    async def start(cls, role: str, env: Mapping[str, str]) -> Child:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.children", role, json.dumps(dict(env)),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+        return cls(proc, role)
+
+    async def read(self, timeout: float = 30.0) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
+        if not line:
+            err = b""
+            if self.proc.stderr is not None:
+                err = await asyncio.wait_for(self.proc.stderr.read(), timeout)
+            raise AssertionError(f"child {self.role} ended early:\n{err.decode(errors='replace')}")
+        return json.loads(line)
+
+    async def send(self, **message: Any) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(message).encode() + b"\n")
+        await self.proc.stdin.drain()
+
+    async def close(self) -> None:
+        if self.proc.returncode is None:
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 10)
+            except asyncio.TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+
+
+# -- the child side ---------------------------------------------------------------------------
+
+
+def _say(**message: Any) -> None:
+    print(json.dumps(message), flush=True)
+
+
+async def _hear() -> dict[str, Any]:
+    line = await asyncio.to_thread(sys.stdin.readline)
+    if not line:
+        raise SystemExit(0)
+    return json.loads(line)
+
+
+async def _wait(ta: Any) -> None:
+    from toolauth import ToolAuthError
+
+    _say(ready=time.monotonic())
+    order = await _hear()
+    try:
+        account = await ta.connected_accounts.wait_for_connection(
+            order["account_id"], timeout=order.get("timeout", 10.0)
+        )
+    except ToolAuthError as exc:
+        _say(error=type(exc).__name__, message=str(exc), t=time.monotonic())
+    else:
+        _say(status=str(account.status), t=time.monotonic())
+
+
+async def _complete(ta: Any, provider_user: str) -> None:
+    from tests.helpers import Browser
+
+    async with ta.serve(port=0) as url:
+        _say(url=url)
+        order = await _hear()
+        browser = Browser()
+        try:
+            landing = await browser.oauth_consent(
+                f"{url}/link/{order['link_id']}", username=provider_user
+            )
+        finally:
+            await browser.aclose()
+        _say(status_code=landing.response.status_code, t=time.monotonic())
+        await _hear()  # stay up until the parent is done
+
+
+async def _calls(ta: Any) -> None:
+    _say(ready=time.monotonic())
+    order = await _hear()
+    client = await ta.connected_accounts.http_client(order["account_id"])
+    async with client:
+        results = await asyncio.gather(
+            *(client.get(order.get("path", "/me")) for _ in range(order["n"])),
+            return_exceptions=True,
+        )
+    ok = sum(1 for r in results if not isinstance(r, BaseException) and r.status_code == 200)
+    errors = sorted(
+        {
+            f"{type(r).__name__}: {r}" if isinstance(r, BaseException) else f"HTTP {r.status_code}"
+            for r in results
+            if isinstance(r, BaseException) or r.status_code != 200
+        }
+    )
+    _say(
+        ok=ok, failed=len(results) - ok, errors=errors, refresh_requests=ta.tokens.refresh_requests
+    )
+
+
+async def _main(role: str, environ: dict[str, str]) -> None:
+    from toolauth import AsyncToolAuth, Settings
+
+    async with AsyncToolAuth(settings=Settings.from_env(environ)) as ta:
+        if role == "wait":
+            await _wait(ta)
+        elif role == "complete":
+            await _complete(ta, environ.get("PROVIDER_USER", "alice"))
+        elif role == "calls":
+            await _calls(ta)
+        else:
+            raise SystemExit(f"unknown role {role!r}")
+
+
+if __name__ == "__main__":
+    asyncio.run(_main(sys.argv[1], json.loads(sys.argv[2])))
