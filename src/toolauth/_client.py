@@ -80,6 +80,10 @@ class AsyncToolAuth:
         self.home = HomeLoop()
         self._store: Store | None = None
         self._http: httpx.AsyncClient | None = None
+        self._api_transport: _SharedTransport | None = None
+        # auth config id -> (toolkit definition, credential placements); a config's scheme
+        # never changes, so this only goes stale when the definition is replaced.
+        self._placements: dict[str, tuple[Any, tuple[Any, ...]]] = {}
         self._open_lock: anyio.Lock | None = None
 
     def __repr__(self) -> str:
@@ -120,6 +124,15 @@ class AsyncToolAuth:
             await store.close()
             raise
         return store
+
+    @property
+    def api_transport(self) -> httpx.AsyncBaseTransport:
+        """The connection pool that every account's API client shares (closed with us)."""
+        if self._api_transport is None:
+            self._api_transport = _SharedTransport(
+                httpx.AsyncHTTPTransport(limits=httpx.Limits(max_keepalive_connections=20))
+            )
+        return self._api_transport
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -170,6 +183,9 @@ class AsyncToolAuth:
         http, self._http = self._http, None
         if http is not None:
             await http.aclose()
+        transport, self._api_transport = self._api_transport, None
+        if transport is not None:
+            await transport.close()
         if store is not None:
             await store.close()
 
@@ -183,3 +199,20 @@ class AsyncToolAuth:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+class _SharedTransport(httpx.AsyncBaseTransport):
+    """A pooled transport that the short-lived per-account clients share: closing one of
+    those clients leaves the pool open; the toolauth client closes it."""
+
+    def __init__(self, inner: httpx.AsyncHTTPTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Left open on purpose: see :meth:`close`."""
+
+    async def close(self) -> None:
+        await self._inner.aclose()

@@ -3,6 +3,7 @@ credentials, refreshes OAuth tokens before they expire and once after a 401 (RFC
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator, Generator
 from typing import TYPE_CHECKING
 
@@ -23,9 +24,12 @@ __all__ = ["AccountAuth", "account_http_client"]
 class AccountAuth(httpx.Auth):
     """Signs each request as one connected account. Never shows a token in its ``repr``.
 
-    The account is read from the store for every request, so a disabled account stops at
-    once and a token refreshed by another process is picked up.
+    The account is read from the store, and kept for at most ``CACHE_SECONDS`` while no
+    change is published in this process: a disable or refresh here takes effect at once, one
+    made by another process within a second.
     """
+
+    CACHE_SECONDS = 1.0
 
     requires_request_body = True  # a request retried after a 401 is sent again, body and all
 
@@ -34,10 +38,15 @@ class AccountAuth(httpx.Auth):
         client: AsyncToolAuth,
         account_id: str,
         placements: tuple[CredentialPlacement, ...],
+        *,
+        seed: tuple[ConnectedAccount, int] | None = None,
     ) -> None:
         self._client = client
         self.account_id = account_id
         self._placements = placements
+        self._cached: tuple[ConnectedAccount, int, float] | None = None
+        if seed is not None:  # the account as just read, and the change generation before it
+            self._cached = (seed[0], seed[1], time.monotonic() + self.CACHE_SECONDS)
 
     def __repr__(self) -> str:
         return f"AccountAuth(account_id={self.account_id!r})"
@@ -48,9 +57,16 @@ class AccountAuth(httpx.Auth):
 
     async def _account(self) -> ConnectedAccount:
         store = await self._client.store()
+        now = time.monotonic()
+        cached = self._cached
+        if cached is not None and cached[1] == store.changes.generation and now < cached[2]:
+            return cached[0]
+        generation = store.changes.generation
         account = await store.get_account(self.account_id)
         if account is None:
+            self._cached = None
             raise NotFoundError("connected account", self.account_id)
+        self._cached = (account, generation, now + self.CACHE_SECONDS)
         if not account.is_active:
             raise ConnectionRequiredError(account.toolkit, account.id, account.status.value)
         return account
@@ -92,24 +108,42 @@ async def account_http_client(
     """An ``httpx.AsyncClient`` on the toolkit's API base URL, signed as ``account``."""
     if not account.is_active:
         raise ConnectionRequiredError(account.toolkit, account.id, account.status.value)
+    store = await client.store()
+    generation = store.changes.generation
     definition = client.catalog.get(account.toolkit)
-    config = await client.auth_configs.get(account.auth_config_id)
-    spec = definition.scheme(config.auth_scheme)
-    placements: tuple[CredentialPlacement, ...] = ()
-    if isinstance(spec, OAuth2SchemeSpec):
-        placements = (spec.placement,)
-    elif isinstance(spec, ApiKeySchemeSpec):
-        placements = spec.placements
+    placements = await _placements(client, account)
     variables = {**client.settings.url_variables, **{
         k: str(v) for k, v in account.data.items() if isinstance(v, str)
     }}  # fmt: skip
     # TOOLAUTH_<TOOLKIT>_API_BASE_URL points a toolkit elsewhere (GitHub Enterprise, a fake).
     override = client.settings.environ.get(f"TOOLAUTH_{definition.slug.upper()}_API_BASE_URL")
     base_url = render(override or definition.api_base_url, variables, what="api_base_url")
+    if "transport" not in kwargs and "verify" not in kwargs:
+        kwargs["transport"] = client.api_transport  # one connection pool for every account
     return httpx.AsyncClient(
         base_url=base_url,
-        auth=AccountAuth(client, account.id, placements),
+        auth=AccountAuth(client, account.id, placements, seed=(account, generation)),
         headers={"User-Agent": "toolauth", **definition.default_headers},
         timeout=httpx.Timeout(30.0, connect=10.0),
         **kwargs,  # type: ignore[arg-type]
     )
+
+
+async def _placements(
+    client: AsyncToolAuth, account: ConnectedAccount
+) -> tuple[CredentialPlacement, ...]:
+    """How the account's credentials go on a request: from its config's scheme (which never
+    changes) and the toolkit's definition, cached per config and definition."""
+    definition = client.catalog.get(account.toolkit)
+    cached = client._placements.get(account.auth_config_id)
+    if cached is not None and cached[0] is definition:
+        return cached[1]
+    config = await client.auth_configs.get(account.auth_config_id)
+    spec = definition.scheme(config.auth_scheme)
+    found: tuple[CredentialPlacement, ...] = ()
+    if isinstance(spec, OAuth2SchemeSpec):
+        found = (spec.placement,)
+    elif isinstance(spec, ApiKeySchemeSpec):
+        found = spec.placements
+    client._placements[account.auth_config_id] = (definition, found)
+    return found

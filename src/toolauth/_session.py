@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-import ssl
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,14 +24,6 @@ __all__ = ["ResumeMode", "Session", "ToolkitConnection"]
 
 ResumeMode = Literal["wait", "interrupt", "return"]
 _RESUME_MODES = ("wait", "interrupt", "return")
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """httpx's default TLS context, built once per process: building one loads the CA bundle,
-    which costs tens of milliseconds, and ``client()`` makes a new ``httpx.AsyncClient`` for
-    every tool call."""
-    return httpx.create_ssl_context()
 
 
 class ToolkitConnection(BaseModel):
@@ -93,6 +84,8 @@ class Session:
         self.manage_connections_tool_name = manage_connections_tool_name
         self.wait_tool_name = wait_tool_name
         self._default_lock: anyio.Lock | None = None
+        # toolkit -> (its ACTIVE account, change generation when read, monotonic deadline)
+        self._active: dict[str, tuple[ConnectedAccount, int, float]] = {}
 
     def __repr__(self) -> str:
         return f"Session(user_id={self.user_id!r}, toolkits={self.toolkit_slugs!r})"
@@ -149,12 +142,20 @@ class Session:
                     f"connected_accounts[{slug!r}] does not belong to this session's user."
                 )
             return account if account.is_active else None
+        store = await self._client.store()
+        generation = store.changes.generation
+        cached = self._active.get(slug)
+        if cached is not None and cached[1] == generation and time.monotonic() < cached[2]:
+            return cached[0]  # nothing changed in this process, and not a second has passed
         auth_config_id = self._auth_configs.get(slug)
         found = await accounts.list(
             user_id=self.user_id, toolkit=slug, status="ACTIVE", auth_config_id=auth_config_id,
             limit=1,
         )  # fmt: skip
-        return found[0] if found else None
+        account = found[0] if found else None
+        if account is not None:
+            self._active[slug] = (account, generation, time.monotonic() + 1.0)
+        return account
 
     # the public session API ----------------------------------------------------------------
     async def authorize(
@@ -237,7 +238,7 @@ class Session:
             raise ConnectionRequiredError(slug)
         from ._http_auth import account_http_client
 
-        return await account_http_client(self._client, account, verify=_tls_context())
+        return await account_http_client(self._client, account)
 
     def tools(
         self,

@@ -53,6 +53,7 @@ class ChangeHub:
 
     def __init__(self) -> None:
         self._subs: dict[str, set[Subscription]] = {}
+        self.generation = 0  # bumped by every publish: lets readers cache until anything changes
 
     @contextmanager
     def subscribe(self, account_id: str) -> Iterator[Subscription]:
@@ -73,10 +74,12 @@ class ChangeHub:
 
     def publish(self, account_id: str, *models: Any) -> None:
         """Account ``account_id`` changed; ``models`` are the rows the commit wrote, if known."""
+        self.generation += 1
         for sub in tuple(self._subs.get(account_id, ())):
             sub._ring(models)
 
     def publish_all(self) -> None:
+        self.generation += 1
         for group in tuple(self._subs.values()):
             for sub in tuple(group):
                 sub._ring(())
