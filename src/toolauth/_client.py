@@ -5,23 +5,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
 
 from ._auth_configs import AuthConfigs
-from ._connect_flow import ConnectFlow
 from ._connected_accounts import ConnectedAccounts
 from ._exceptions import ConfigurationError
 from ._keys import key_file_path, load_keyring, uses_key_file
 from ._loops import HomeLoop
 from ._session import Session
 from ._settings import Settings
-from ._tokens import TokenManager
 from ._toolkits import Toolkits
 from .catalog import Catalog
 from .store import Store, display_url, open_store, store_class
+
+if TYPE_CHECKING:
+    from ._connect_flow import ConnectFlow
+    from ._tokens import TokenManager
 
 __all__ = ["AsyncToolAuth"]
 
@@ -75,8 +77,8 @@ class AsyncToolAuth:
         self.toolkits = Toolkits(self)
         self.auth_configs = AuthConfigs(self)
         self.connected_accounts = ConnectedAccounts(self)
-        self.tokens = TokenManager(self)
-        self.connect_flow = ConnectFlow(self)
+        self._tokens: TokenManager | None = None
+        self._connect_flow: ConnectFlow | None = None
         self.home = HomeLoop()
         self._store: Store | None = None
         self._http: httpx.AsyncClient | None = None
@@ -144,6 +146,24 @@ class AsyncToolAuth:
                 follow_redirects=False,
             )
         return self._http
+
+    @property
+    def tokens(self) -> TokenManager:
+        """Refresh and revocation of OAuth tokens (loaded on first use)."""
+        if self._tokens is None:
+            from ._tokens import TokenManager
+
+            self._tokens = TokenManager(self)
+        return self._tokens
+
+    @property
+    def connect_flow(self) -> ConnectFlow:
+        """The steps of connect links, for the connect app (loaded on first use)."""
+        if self._connect_flow is None:
+            from ._connect_flow import ConnectFlow
+
+            self._connect_flow = ConnectFlow(self)
+        return self._connect_flow
 
     # sessions -----------------------------------------------------------------------------
     def create(self, user_id: str, **options: Any) -> Session:
