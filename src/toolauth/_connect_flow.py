@@ -123,6 +123,14 @@ def _sha(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+def _same(given: str, expected: str) -> bool:
+    """Constant-time equality of two strings of any text: ``hmac.compare_digest`` raises on
+    ``str`` with non-ASCII characters, which a hostile cookie or form field may carry."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
+
+
 class ConnectFlow:
     """The connect link's steps, for :mod:`toolauth.connect`."""
 
@@ -373,7 +381,7 @@ class ConnectFlow:
         usable = await self._usable_link(link.id)  # an expired link says so, cookie or not
         if isinstance(usable, Page):
             return usable
-        if state_cookie is None or not hmac.compare_digest(state_cookie, state):
+        if state_cookie is None or not _same(state_cookie, state):
             return Page(
                 400, "Open the link in the same browser",
                 "This sign-in was finished in a different browser from the one that started "
@@ -505,9 +513,9 @@ class ConnectFlow:
         if (
             not token
             or csrf_cookie is None
-            or not hmac.compare_digest(token, csrf_cookie)
+            or not _same(token, csrf_cookie)
             or stored is None
-            or not hmac.compare_digest(token, stored.get_secret_value())
+            or not _same(token, stored.get_secret_value())
         ):
             return Page(
                 403, "Form expired",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,32 @@ if TYPE_CHECKING:
 __all__ = ["ConnectedAccounts"]
 
 _TOKEN_KEYS = ("access_token", "refresh_token", "id_token", "token_type")
+
+
+def _expiry(expires_in: object, expires_at: object) -> datetime | None:
+    """When imported tokens expire: ``expires_in`` seconds from now, or the aware datetime
+    ``expires_at``; a ``ValidationError`` for anything else (it must compare with now)."""
+    if expires_in is not None:
+        try:
+            if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float, str)):
+                raise TypeError
+            seconds = float(expires_in)
+            if not math.isfinite(seconds):
+                raise ValueError
+            return utcnow() + timedelta(seconds=seconds)
+        except (TypeError, ValueError, OverflowError):
+            raise ValidationError(
+                "expires_in must be a number of seconds, e.g. 3600.", field="expires_in"
+            ) from None
+    if expires_at is None:
+        return None
+    if not isinstance(expires_at, datetime) or expires_at.utcoffset() is None:
+        raise ValidationError(
+            "expires_at must be a timezone-aware datetime, e.g. "
+            "datetime.now(timezone.utc) + timedelta(hours=1).",
+            field="expires_at",
+        )
+    return expires_at
 
 
 def split_fields(
@@ -137,16 +164,15 @@ class ConnectedAccounts:
             )
         definition = self._client.catalog.get(config.toolkit)
         spec = definition.scheme(config.auth_scheme)
+        if not isinstance(credentials, Mapping):
+            raise ValidationError(
+                "credentials must be a dict of the scheme's fields.", field="credentials"
+            )
         values = dict(credentials)
         expires_at: datetime | None = None
         data: dict[str, Any] = {}
         if isinstance(spec, OAuth2SchemeSpec):
-            expires_in = values.pop("expires_in", None)
-            expires_at = values.pop("expires_at", None)
-            if expires_in is not None:
-                expires_at = utcnow() + timedelta(seconds=float(expires_in))
-            if expires_at is not None and not isinstance(expires_at, datetime):
-                raise ValidationError("expires_at must be a datetime.", field="expires_at")
+            expires_at = _expiry(values.pop("expires_in", None), values.pop("expires_at", None))
             secrets = check_credentials(values, allowed=_TOKEN_KEYS, required=("access_token",))
         elif isinstance(spec, ApiKeySchemeSpec):
             secrets, data = split_fields(spec, values)

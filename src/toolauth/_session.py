@@ -152,10 +152,10 @@ class Session:
             user_id=self.user_id, toolkit=slug, status="ACTIVE", auth_config_id=auth_config_id,
             limit=1,
         )  # fmt: skip
-        account = found[0] if found else None
-        if account is not None:
-            self._active[slug] = (account, generation, time.monotonic() + 1.0)
-        return account
+        if not found:
+            return None
+        self._active[slug] = (found[0], generation, time.monotonic() + 1.0)
+        return found[0]
 
     # the public session API ----------------------------------------------------------------
     async def authorize(

@@ -8,9 +8,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import Message
 
 from .._connect_flow import (
     CSRF_COOKIE,
@@ -51,6 +54,31 @@ def _security_headers(response: Response, *, form_targets: str = "") -> Response
     return response
 
 
+async def _read_form(request: Request) -> dict[str, str] | Page:
+    """The posted form's text fields, or the page refusing it. The size limit holds for the
+    bytes actually sent, whatever ``Content-Length`` says (or when there is none)."""
+    too_large = Page(413, "Too large", "That form was too large.", error="too_large")
+    declared = request.headers.get("content-length", "").strip()
+    if declared and not (declared.isascii() and declared.isdigit()):
+        return Page(400, "Bad request", "That form could not be read.", error="bad_request")
+    if declared and int(declared) > _MAX_FORM_BYTES:
+        return too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_FORM_BYTES:
+            return too_large
+
+    async def replay() -> Message:
+        return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+    try:
+        form = await Request(request.scope, replay).form(max_files=0, max_fields=50)
+    except (HTTPException, MultiPartException):
+        return Page(400, "Bad request", "That form could not be read.", error="bad_request")
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
 def _set_cookies(response: Response, cookies: tuple[Cookie, ...], secure: bool) -> None:
     for cookie in cookies:
         response.set_cookie(
@@ -81,10 +109,9 @@ def create_connect_app(client: AsyncToolAuth) -> Starlette:
     async def link_page(request: Request) -> Response:
         link_id = request.path_params["link_id"]
         if request.method == "POST":
-            if int(request.headers.get("content-length") or 0) > _MAX_FORM_BYTES:
-                return respond(Page(413, "Too large", "That form was too large."), request)
-            form = await request.form(max_files=0, max_fields=50)
-            values = {k: v for k, v in form.items() if isinstance(v, str)}
+            values = await _read_form(request)
+            if isinstance(values, Page):
+                return respond(values, request)
             step = await flow.submit_form(link_id, values, request.cookies.get(CSRF_COOKIE))
         else:
             step = await flow.begin(link_id)

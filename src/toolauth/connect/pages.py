@@ -12,7 +12,9 @@ from .._connect_flow import KeyForm, Page
 
 __all__ = ["STYLESHEET", "render_form", "render_page"]
 
-STYLESHEET = resources.files(__package__).joinpath("templates", "toolauth.css").read_text("utf-8")
+STYLESHEET = (
+    resources.files(__package__).joinpath("templates").joinpath("toolauth.css").read_text("utf-8")
+)
 
 
 @cache

@@ -78,7 +78,7 @@ def _to_sql(value: Any) -> Any:
     return value
 
 
-def _from_sql(row: Mapping[str, Any]) -> dict[str, Any]:
+def _from_sql(row: Mapping[str, Any] | aiosqlite.Row) -> dict[str, Any]:
     values = dict(row)
     for column in _TIMESTAMPS:
         if column in values:
@@ -167,6 +167,10 @@ class SQLiteStore(Store):
                 raise StoreError(f"The database {self.path} is busy or locked: {exc}") from exc
             try:
                 yield db
+            except sqlite3.IntegrityError as exc:
+                await db.execute("ROLLBACK")
+                # A uniqueness or reference rule said no: the same answer PostgreSQL gives.
+                raise ConflictError(f"The change clashes with stored data: {exc}") from exc
             except BaseException:
                 await db.execute("ROLLBACK")
                 raise
@@ -287,8 +291,8 @@ class SQLiteStore(Store):
         """Write ``model`` over its row if the row still has ``model.version``."""
         cls = type(model)
         new = self._bump(model)
-        row = self._encode(new)
-        columns = [c for c in _COLUMNS[cls] if c not in ("id", "created_at")]
+        row: dict[str, Any] = self._encode(new)
+        columns: list[str] = [c for c in _COLUMNS[cls] if c not in ("id", "created_at")]
         assignments = [f"{c} = ?" for c in columns]
         if cls is ConnectedAccount:  # a saved account is no longer being refreshed
             assignments += ["refresh_lease_until = NULL", "refresh_lease_owner = NULL"]
@@ -311,7 +315,7 @@ class SQLiteStore(Store):
 
     async def save(self, *models: AnyModel) -> list[Any]:
         async with self._write() as db:
-            saved = [await self._update_in(db, model) for model in models]
+            saved = [await self._update_in(db, model) for model in models]  # type: ignore[type-var]
         self._published(saved)
         return saved
 
@@ -340,7 +344,8 @@ class SQLiteStore(Store):
     async def list_auth_configs(
         self, *, toolkit: str | None = None, enabled: bool | None = None
     ) -> list[AuthConfig]:
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         if toolkit is not None:
             clauses.append("toolkit = ?")
             params.append(toolkit)
@@ -502,7 +507,8 @@ class SQLiteStore(Store):
     async def rotate_keys(self) -> int:
         rewritten = 0
         async with self._write() as db:
-            for cls in (AuthConfig, ConnectedAccount, ConnectionLink):
+            classes: tuple[type[AnyModel], ...] = (AuthConfig, ConnectedAccount, ConnectionLink)
+            for cls in classes:
                 table = TABLES[cls]
                 async with db.execute(
                     f"SELECT * FROM {table} WHERE key_id != ?",
@@ -510,7 +516,7 @@ class SQLiteStore(Store):
                 ) as cursor:
                     rows = [_from_sql(r) for r in await cursor.fetchall()]
                 for raw in rows:
-                    row = self._encode(self._decode(cls, raw))
+                    row = self._encode(self._decode(cls, raw))  # type: ignore[type-var]
                     await db.execute(
                         f"UPDATE {table} SET key_id = ?, secret = ? WHERE id = ?",
                         (row["key_id"], row["secret"], raw["id"]),
