@@ -49,3 +49,17 @@ def test_serve_command_answers_health(tmp_path):
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+def test_serve_access_log_hides_callback_codes():
+    import logging
+
+    from toolauth.connect.server import CallbackQueryFilter
+
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/oauth/callback?code=SECRETCODE&state=S", "1.1", 303), None,
+    )  # fmt: skip
+    assert CallbackQueryFilter().filter(record)
+    assert "SECRETCODE" not in record.getMessage()
+    assert "/oauth/callback?[redacted]" in record.getMessage()

@@ -88,6 +88,16 @@ class Settings:
         settings = replace(self, **given)
         return replace(settings, base_url=settings.base_url.rstrip("/"))
 
+    def __repr__(self) -> str:
+        from .store import display_url  # the database URL's password stays out of reprs
+
+        return (
+            f"Settings(home={str(self.home)!r}, database_url="
+            f"{display_url(self.database_url)!r}, base_url={self.base_url!r}, "
+            f"link_ttl={self.link_ttl!r}, allowed_callback_origins="
+            f"{list(self.allowed_callback_origins)!r})"
+        )
+
     @property
     def url_variables(self) -> dict[str, str]:
         """Values for ``{placeholders}`` in catalog URLs."""

@@ -13,6 +13,7 @@ toolauth demo                 run the offline chat demo (--port, --home, --no-br
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -71,8 +72,11 @@ async def _toolkits(settings: Settings) -> str:
 def _serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
+    from .connect.server import CallbackQueryFilter
+
     client = AsyncToolAuth(settings=settings)
     print(f"toolauth connect app on http://{host}:{port} (public URL {settings.base_url})")
+    logging.getLogger("uvicorn.access").addFilter(CallbackQueryFilter())
     uvicorn.run(client.asgi_app(), host=host, port=port, log_level="info", proxy_headers=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -12,7 +13,20 @@ from .._serve import serve_app
 if TYPE_CHECKING:
     from .._client import AsyncToolAuth
 
-__all__ = ["serve_client"]
+__all__ = ["CallbackQueryFilter", "serve_client"]
+
+
+class CallbackQueryFilter(logging.Filter):
+    """Keeps the authorization code and state of ``/oauth/callback`` out of uvicorn's access
+    log: they are single-use, but a log is the wrong place for them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            path = args[2]
+            if "/oauth/callback?" in path:
+                record.args = (*args[:2], path.split("?", 1)[0] + "?[redacted]", *args[3:])
+        return True
 
 
 @asynccontextmanager
