@@ -8,7 +8,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 
 from ._auth_configs import AuthConfigs
 from ._connected_accounts import ConnectedAccounts
@@ -22,7 +21,10 @@ from .catalog import Catalog
 from .store import Store, display_url, open_store, store_class
 
 if TYPE_CHECKING:
+    import httpx
+
     from ._connect_flow import ConnectFlow
+    from ._http_auth import SharedTransport
     from ._tokens import TokenManager
 
 __all__ = ["AsyncToolAuth"]
@@ -82,7 +84,7 @@ class AsyncToolAuth:
         self.home = HomeLoop()
         self._store: Store | None = None
         self._http: httpx.AsyncClient | None = None
-        self._api_transport: _SharedTransport | None = None
+        self._api_transport: SharedTransport | None = None
         # auth config id -> (toolkit definition, credential placements); a config's scheme
         # never changes, so this only goes stale when the definition is replaced.
         self._placements: dict[str, tuple[Any, tuple[Any, ...]]] = {}
@@ -131,7 +133,11 @@ class AsyncToolAuth:
     def api_transport(self) -> httpx.AsyncBaseTransport:
         """The connection pool that every account's API client shares (closed with us)."""
         if self._api_transport is None:
-            self._api_transport = _SharedTransport(
+            import httpx
+
+            from ._http_auth import SharedTransport
+
+            self._api_transport = SharedTransport(
                 httpx.AsyncHTTPTransport(limits=httpx.Limits(max_keepalive_connections=20))
             )
         return self._api_transport
@@ -140,6 +146,8 @@ class AsyncToolAuth:
     def http(self) -> httpx.AsyncClient:
         """The client's own HTTP client for provider calls (token, discovery, revocation)."""
         if self._http is None:
+            import httpx  # loaded on first use: `import toolauth` stays light
+
             self._http = httpx.AsyncClient(
                 timeout=httpx.Timeout(10.0, connect=5.0),
                 headers={"User-Agent": "toolauth"},
@@ -219,20 +227,3 @@ class AsyncToolAuth:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-
-class _SharedTransport(httpx.AsyncBaseTransport):
-    """A pooled transport that the short-lived per-account clients share: closing one of
-    those clients leaves the pool open; the toolauth client closes it."""
-
-    def __init__(self, inner: httpx.AsyncHTTPTransport) -> None:
-        self._inner = inner
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        """Left open on purpose: see :meth:`close`."""
-
-    async def close(self) -> None:
-        await self._inner.aclose()

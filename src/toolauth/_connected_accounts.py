@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import SecretStr
 
 from ._callbacks import check_callback_url
@@ -29,6 +28,8 @@ from .catalog import ApiKeySchemeSpec, OAuth2SchemeSpec
 from .store import AccountFilter
 
 if TYPE_CHECKING:
+    import httpx
+
     from ._client import AsyncToolAuth
 
 __all__ = ["ConnectedAccounts"]

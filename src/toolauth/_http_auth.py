@@ -18,7 +18,7 @@ from .catalog import ApiKeySchemeSpec, CredentialPlacement, OAuth2SchemeSpec
 if TYPE_CHECKING:
     from ._client import AsyncToolAuth
 
-__all__ = ["AccountAuth", "account_http_client"]
+__all__ = ["AccountAuth", "SharedTransport", "account_http_client"]
 
 
 class AccountAuth(httpx.Auth):
@@ -147,3 +147,20 @@ async def _placements(
         found = spec.placements
     client._placements[account.auth_config_id] = (definition, found)
     return found
+
+
+class SharedTransport(httpx.AsyncBaseTransport):
+    """A pooled transport that the short-lived per-account clients share: closing one of
+    those clients leaves the pool open; the toolauth client closes it."""
+
+    def __init__(self, inner: httpx.AsyncHTTPTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Left open on purpose: see :meth:`close`."""
+
+    async def close(self) -> None:
+        await self._inner.aclose()

@@ -7,7 +7,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
-import httpx
 from pydantic import BaseModel
 
 from ._exceptions import ConfigurationError, ConnectionRequiredError, ValidationError
@@ -17,6 +16,8 @@ from ._sync import sync_wrapped
 from ._validation import check_user_id
 
 if TYPE_CHECKING:
+    import httpx
+
     from ._client import AsyncToolAuth
     from .tools import ToolSpec
 

@@ -6,8 +6,6 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
 from ._exceptions import ConfigurationError
 from ._models import AuthScheme
 from ._sync import sync_wrapped
@@ -65,6 +63,8 @@ class Toolkits:
         replace: bool = False,
     ) -> ToolkitDefinition:
         """Build and register an OAUTH2 toolkit from ``issuer``'s published metadata."""
+        import httpx
+
         http = self._client.http
         metadata: dict[str, Any] | None = None
         tried = []
