@@ -1,5 +1,6 @@
 """A refresh storm: many concurrent authenticated calls on one account whose access token
-has just expired, in one process and across several processes on one SQLite file.
+has just expired, in one process and across several processes on one store (a SQLite file, or
+a PostgreSQL schema with ``--backend postgres``).
 
 The demo provider (rotating refresh tokens, reuse of a spent refresh token revokes the grant)
 runs on loopback in this process; every call goes through ``connected_accounts.http_client``
@@ -8,6 +9,7 @@ fires the calls at once. Goal: exactly 1 refresh request at the provider per rou
 calls.
 
     .venv/bin/python bench/refresh_storm.py [--calls 200] [--processes 4] [--rounds 5]
+    .venv/bin/python bench/refresh_storm.py --backend postgres [--database-url URL]
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from backends import add_backend_arguments, store_env
 from httpx import Response
 
 from toolauth import AsyncToolAuth, Settings
@@ -122,11 +125,11 @@ def report(name: str, round_: int, refreshes: int, ok: int, failed: int, took: f
     )
 
 
-async def main(calls: int, processes: int, rounds: int) -> None:
+async def main(calls: int, processes: int, rounds: int, backend: str, database_url: str) -> None:
     provider = DemoProvider()
     with tempfile.TemporaryDirectory(prefix="toolauth-bench-") as tmp:
-        async with serve_app(provider.app) as provider_url:
-            env = environ(Path(tmp) / "home", provider_url)
+        async with serve_app(provider.app) as provider_url, store_env(backend, database_url) as db:
+            env = {**environ(Path(tmp) / "home", provider_url), **db}  # shared with the children
             provider.register_client(CLIENT_ID, CLIENT_SECRET, ["http://127.0.0.1/unused"])
             async with AsyncToolAuth(settings=Settings.from_env(env)) as ta:
                 config = await ta.auth_configs.create("demo")
@@ -139,7 +142,11 @@ async def main(calls: int, processes: int, rounds: int) -> None:
                 )  # fmt: skip
                 totals = {"refreshes": 0, "failed": 0}
 
-                print(f"{calls} concurrent calls on an expired token, {rounds} rounds each")
+                dialect = (await ta.store()).dialect
+                print(
+                    f"{calls} concurrent calls on an expired token, {rounds} rounds each, "
+                    f"on {dialect}"
+                )
                 for n in range(1, rounds + 1):
                     await expire(ta, provider, account.id)
                     provider.reset_stats()
@@ -183,9 +190,10 @@ if __name__ == "__main__":
     parser.add_argument("--calls", type=int, default=200, help="calls per round, in all")
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=5)
+    add_backend_arguments(parser)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         asyncio.run(child(json.loads(args.child)))
     else:
-        asyncio.run(main(args.calls, args.processes, args.rounds))
+        asyncio.run(main(args.calls, args.processes, args.rounds, args.backend, args.database_url))

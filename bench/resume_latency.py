@@ -7,14 +7,16 @@ and ACTIVE account returns, and stops when the waiter has the ACTIVE account in 
 
 Waiters measured:
     same process    ``req.wait_for_connection()`` next to the connect app (in-process push)
-    other process   a second Python process on the same SQLite file (its watcher sees
-                    ``PRAGMA data_version`` move)
+    other process   a second Python process on the same store: on SQLite its watcher sees
+                    ``PRAGMA data_version`` move; on PostgreSQL its LISTEN connection hears
+                    the commit's NOTIFY
     1 s polling     a reference waiter that reads the account and link once a second
 
 Times across processes use ``time.monotonic()`` (CLOCK_MONOTONIC, one clock for the machine
 on Linux).
 
     .venv/bin/python bench/resume_latency.py [--runs 200]
+    .venv/bin/python bench/resume_latency.py --backend postgres [--database-url URL]
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from backends import add_backend_arguments, store_env
 
 from toolauth import AsyncToolAuth, Settings
 from toolauth._models import ConnectionLink, LinkStatus
@@ -186,18 +189,22 @@ async def polling(bench: Bench, runs: int, batch: int = 50) -> list[float]:
     return samples
 
 
-async def main(runs: int) -> None:
+async def main(runs: int, backend: str, database_url: str) -> None:
     provider = DemoProvider(ProviderConfig(auto_consent=True))
     with tempfile.TemporaryDirectory(prefix="toolauth-bench-") as tmp:
-        async with serve_app(provider.app) as provider_url:
-            env = environ(Path(tmp) / "home", provider_url)
+        async with serve_app(provider.app) as provider_url, store_env(backend, database_url) as db:
+            env = {**environ(Path(tmp) / "home", provider_url), **db}  # shared with the child
             async with AsyncToolAuth(settings=Settings.from_env(env)) as ta, ta.serve() as url:
                 provider.register_client(CLIENT_ID, CLIENT_SECRET, [f"{url}/oauth/callback"])
                 config = await ta.auth_configs.create("demo")
                 bench = Bench(ta, config.id)
                 await bench.instrument()
                 await same_process(bench, 10)  # warm up
-                print(f"callback commit -> wait_for_connection returns, {runs} runs each")
+                store = await ta.store()
+                print(
+                    f"callback commit -> wait_for_connection returns, {runs} runs each, "
+                    f"on {store.dialect}"
+                )
                 for name, measure in (
                     ("same process", same_process(bench, runs)),
                     ("other process", other_process(bench, runs, env)),
@@ -207,17 +214,20 @@ async def main(runs: int) -> None:
                     samples = await measure
                     took = time.monotonic() - started
                     print(f"{summary(name, samples)}  ({took:.1f} s)", flush=True)
-                store = await ta.store()
                 await bench.browser.aclose()
-                print(f"watcher interval {store.watch_interval * 1000:g} ms")  # type: ignore[attr-defined]
+                if store.dialect == "sqlite":
+                    print(f"watcher interval {store.watch_interval * 1000:g} ms")  # type: ignore[attr-defined]
+                else:
+                    print("other process: woken by LISTEN/NOTIFY")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
+    add_backend_arguments(parser)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         asyncio.run(child(json.loads(args.child)))
     else:
-        asyncio.run(main(args.runs))
+        asyncio.run(main(args.runs, args.backend, args.database_url))

@@ -1,8 +1,11 @@
-"""Other processes on the same TOOLAUTH_HOME, for the cross-process tests.
+"""Other processes on the same store, for the cross-process tests.
 
 A child runs ``python -m tests.children <role> <settings as JSON>`` from the repository root and
-talks one JSON object per line on stdin/stdout. Times are ``time.monotonic()``, which on Linux
-is CLOCK_MONOTONIC: one clock for every process on the machine.
+talks one JSON object per line on stdin/stdout. The settings are the child's whole TOOLAUTH_*
+environment: the parent's TOOLAUTH_HOME (SQLite file and key file), or its
+TOOLAUTH_DATABASE_URL and TOOLAUTH_ENCRYPTION_KEY (PostgreSQL) — ``Connect.env`` carries
+either. Times are ``time.monotonic()``, which on Linux is CLOCK_MONOTONIC: one clock for every
+process on the machine.
 
 Roles:
     wait     prints {"ready": t}, reads {"account_id"}, waits for it; prints {"status", "t"}
@@ -11,6 +14,10 @@ Roles:
              through the demo provider's login and consent; prints {"status_code", "t"}.
     calls    prints {"ready"}, reads {"account_id", "n", "path"}, makes n concurrent calls
              through ``http_client``; prints {"ok", "failed", "errors", "refresh_requests"}.
+    instance one app server: serves its connect app on a free loopback port (links point at
+             TOOLAUTH_BASE_URL, the public URL), prints {"url", "pid"}; then answers orders:
+             {"do": "auth_config", "toolkit"} -> {"id"}; {"do": "link", "user_id",
+             "auth_config_id"} -> {"link_id", "redirect_url", "connected_account_id"}.
 """
 
 from __future__ import annotations
@@ -138,6 +145,25 @@ async def _calls(ta: Any) -> None:
     )
 
 
+async def _instance(ta: Any) -> None:
+    async with ta.serve(port=0) as url:
+        _say(url=url, pid=os.getpid())
+        while True:
+            order = await _hear()
+            if order["do"] == "auth_config":
+                config = await ta.auth_configs.create(order["toolkit"])
+                _say(id=config.id)
+            elif order["do"] == "link":
+                req = await ta.connected_accounts.link(order["user_id"], order["auth_config_id"])
+                _say(
+                    link_id=req.id,
+                    redirect_url=req.redirect_url,
+                    connected_account_id=req.connected_account_id,
+                )
+            else:
+                _say(error=f"unknown order {order!r}")
+
+
 async def _main(role: str, environ: dict[str, str]) -> None:
     from toolauth import AsyncToolAuth, Settings
 
@@ -148,6 +174,8 @@ async def _main(role: str, environ: dict[str, str]) -> None:
             await _complete(ta, environ.get("PROVIDER_USER", "alice"))
         elif role == "calls":
             await _calls(ta)
+        elif role == "instance":
+            await _instance(ta)
         else:
             raise SystemExit(f"unknown role {role!r}")
 

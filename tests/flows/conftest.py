@@ -1,12 +1,20 @@
+"""The flow tests run on every store backend: ``store_env`` (used by ``connect``,
+``settings`` and ``ta``) comes from the parametrized ``backend`` fixture here."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.conftest import Connect
+from tests.conftest import Backend, Connect
 from tests.flows.support import APP_CALLBACK
 from tests.helpers import Browser
+
+
+@pytest.fixture
+def store_env(backend: Backend) -> dict[str, str]:
+    return backend.env
 
 
 @pytest.fixture

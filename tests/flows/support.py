@@ -1,14 +1,13 @@
 """Helpers shared by the end-to-end connect-link tests: the app's callback, store snapshots
-read from the raw SQLite file, and toolkit definitions registered for the key schemes."""
+read from the database by another connection (the raw SQLite file, or the PostgreSQL schema),
+and toolkit definitions registered for the key schemes."""
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.conftest import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from tests.conftest import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, read_rows
 from tests.helpers import Browser, Landing
 from toolauth import AsyncToolAuth
 from toolauth.store.sqlite import sqlite_path
@@ -35,28 +34,46 @@ def query_of(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
-def _db(ta: AsyncToolAuth) -> Path:
-    return sqlite_path(ta.settings.database_url)
+def _is_sqlite(ta: AsyncToolAuth) -> bool:
+    return urlsplit(ta.settings.database_url).scheme.startswith("sqlite")
 
 
 def snapshot(ta: AsyncToolAuth) -> dict[tuple[str, str], tuple[Any, ...]]:
-    """Every account and link row as (status, version, ...), read from the SQLite file by
+    """Every account and link row as (status, version, ...), read from the database by
     another connection: any write at all shows up as a changed version."""
-    with sqlite3.connect(f"file:{_db(ta)}?mode=ro", uri=True) as db:
-        found: dict[tuple[str, str], tuple[Any, ...]] = {}
-        for row in db.execute("SELECT id, status, version, key_id, secret FROM connected_accounts"):
-            found[("account", row[0])] = row[1:]
-        for row in db.execute(
-            "SELECT id, status, version, state_hash, secret FROM connection_links"
-        ):
-            found[("link", row[0])] = row[1:]
+    url = ta.settings.database_url
+    found: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for row in read_rows(url, "SELECT id, status, version, key_id, secret FROM connected_accounts"):
+        found[("account", row[0])] = (*row[1:4], bytes(row[4]))
+    for row in read_rows(
+        url, "SELECT id, status, version, state_hash, secret FROM connection_links"
+    ):
+        found[("link", row[0])] = (*row[1:4], bytes(row[4]))
     return found
 
 
 def db_bytes(ta: AsyncToolAuth) -> bytes:
-    """The raw bytes of the database and its WAL: where a plaintext secret would show."""
-    path = _db(ta)
-    return b"".join(p.read_bytes() for p in sorted(path.parent.glob(path.name + "*")))
+    """Where a plaintext secret would show: on SQLite the raw bytes of the database file and
+    its WAL; on PostgreSQL every value of every table in the store's schema as stored (text as
+    UTF-8, ``bytea`` as its raw bytes, JSON as its text)."""
+    if _is_sqlite(ta):
+        path = sqlite_path(ta.settings.database_url)
+        return b"".join(p.read_bytes() for p in sorted(path.parent.glob(path.name + "*")))
+    url = ta.settings.database_url
+    tables = read_rows(
+        url,
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()",
+    )
+    assert len(tables) >= 4, tables
+    chunks = []
+    for (table,) in tables:
+        for row in read_rows(url, f'SELECT * FROM "{table}"'):
+            for value in row:
+                if isinstance(value, (bytes, bytearray, memoryview)):
+                    chunks.append(bytes(value))
+                elif value is not None:
+                    chunks.append(str(value).encode())
+    return b"\n".join(chunks)
 
 
 def demo_variant(ta: AsyncToolAuth, *, slug: str = "demo", **oauth: Any) -> None:

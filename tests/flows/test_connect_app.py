@@ -166,12 +166,13 @@ async def test_a_broken_toolkit_definition_gives_a_plain_error_page(
 
 @pytest.fixture
 async def mounted(
-    home: Path, provider: tuple[DemoProvider, str]
+    home: Path, provider: tuple[DemoProvider, str], store_env: dict[str, str]
 ) -> AsyncIterator[tuple[AsyncToolAuth, str, DemoProvider]]:
     """The connect app mounted at /toolauth inside another app, base_url set to match."""
     demo, provider_url = provider
     settings = make_settings(
         home,
+        **store_env,
         TOOLAUTH_DEMO_PROVIDER_URL=provider_url,
         TOOLAUTH_DEMO_CLIENT_ID=DEMO_CLIENT_ID,
         TOOLAUTH_DEMO_CLIENT_SECRET=DEMO_CLIENT_SECRET,

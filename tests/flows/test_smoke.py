@@ -20,14 +20,14 @@ async def test_oauth_link_end_to_end(connect):
     await browser.aclose()
 
 
-def test_sync_client_serves_and_links(home, provider):
+def test_sync_client_serves_and_links(home, provider, store_env):
     from tests.conftest import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, make_settings
     from toolauth import ToolAuth
 
     demo, provider_url = provider
     settings = make_settings(
-        home, TOOLAUTH_DEMO_PROVIDER_URL=provider_url, TOOLAUTH_DEMO_CLIENT_ID=DEMO_CLIENT_ID,
-        TOOLAUTH_DEMO_CLIENT_SECRET=DEMO_CLIENT_SECRET,
+        home, **store_env, TOOLAUTH_DEMO_PROVIDER_URL=provider_url,
+        TOOLAUTH_DEMO_CLIENT_ID=DEMO_CLIENT_ID, TOOLAUTH_DEMO_CLIENT_SECRET=DEMO_CLIENT_SECRET,
     )  # fmt: skip
     with ToolAuth(settings=settings) as ta, ta.serve(port=0) as base_url:
         demo.register_client(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, [f"{base_url}/oauth/callback"])
@@ -35,3 +35,11 @@ def test_sync_client_serves_and_links(home, provider):
         req = ta.connected_accounts.link("u", config.id)
         assert req.redirect_url.startswith(base_url)
         assert ta.connected_accounts.link("u", config.id).id == req.id  # idempotent
+
+
+async def test_the_client_uses_the_backend_under_test(connect, backend):
+    store = await connect.ta.store()
+    assert store.dialect == backend.name
+    if backend.name == "postgres":
+        assert connect.ta.settings.database_url == backend.url
+        assert connect.env["TOOLAUTH_ENCRYPTION_KEY"] == backend.key

@@ -1,12 +1,12 @@
 """Token refresh: single-flight across coroutines and processes, after a 401, on a dead grant,
 through provider outages; forced refresh and revocation. Real parts only: the demo provider on
-loopback, a real SQLite file, real child processes."""
+loopback, a real SQLite file or PostgreSQL schema (every test runs on both), real child
+processes."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from datetime import timedelta
 
@@ -15,13 +15,14 @@ import pytest
 
 import toolauth._tokens
 from tests.children import Child
-from tests.conftest import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, make_settings
+from tests.conftest import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from tests.helpers import Browser
 from toolauth import (
     AsyncToolAuth,
     ConnectionRequiredError,
     ConnectionStatus,
     NotFoundError,
+    Settings,
     TokenRefreshError,
 )
 from toolauth._models import ConnectedAccount, utcnow
@@ -44,15 +45,9 @@ async def _account(connect, user: str = "u1", *, expires_in: float = 3600):
     return account, tokens
 
 
-def _env(connect, home) -> dict[str, str]:
-    return {
-        "TOOLAUTH_HOME": str(home), "TOOLAUTH_DEMO_PROVIDER_URL": connect.provider_url,
-        "TOOLAUTH_DEMO_CLIENT_ID": DEMO_CLIENT_ID, "TOOLAUTH_DEMO_CLIENT_SECRET": DEMO_CLIENT_SECRET,
-    }  # fmt: skip
-
-
-def _settings(connect, home):
-    return make_settings(home, **_env(connect, home))
+def _settings(connect):
+    """Settings of another client on ``connect``'s store (as another process would have)."""
+    return Settings.from_env(connect.env)
 
 
 async def _until(condition, timeout: float = 10.0) -> None:
@@ -137,11 +132,12 @@ async def test_200_concurrent_calls_on_an_expired_token_refresh_once(connect, ca
     assert (old.status_code, old.json()["error"]) == (400, "invalid_grant")
 
 
-async def test_concurrent_calls_across_4_processes_refresh_once(connect, home):
+async def test_concurrent_calls_across_4_processes_refresh_once(connect):
     ta, demo = connect.ta, connect.provider
     account, tokens = await _account(connect)
     await _expire(connect, account.id)
-    children = await asyncio.gather(*(Child.start("calls", _env(connect, home)) for _ in range(4)))
+    # The children share this client's store: connect.env carries its URL and key.
+    children = await asyncio.gather(*(Child.start("calls", connect.env) for _ in range(4)))
     try:
         await asyncio.gather(*(c.read() for c in children))  # all ready
         demo.reset_stats()
@@ -245,7 +241,7 @@ async def test_invalid_grant_expires_the_account_and_a_new_link_reconnects_it(co
     assert reconnected.credentials["refresh_token"].get_secret_value() != tokens["refresh_token"]
 
 
-async def test_invalid_grant_seen_by_other_waiters_is_not_sent_again(connect, home):
+async def test_invalid_grant_seen_by_other_waiters_is_not_sent_again(connect):
     """Calls queued behind a refresh that finds the grant dead, here and on another connection
     (another client on the same database, as another process would be), do not spend the
     dead refresh token again."""
@@ -262,7 +258,7 @@ async def test_invalid_grant_seen_by_other_waiters_is_not_sent_again(connect, ho
     demo.config.fault_delay = 0.3
     demo.config.fault_only_refresh = True
     demo.reset_stats()
-    async with AsyncToolAuth(settings=_settings(connect, home)) as other:
+    async with AsyncToolAuth(settings=_settings(connect)) as other:
 
         async def calls(client: AsyncToolAuth) -> list[object]:
             async with await client.connected_accounts.http_client(account.id) as http:
@@ -371,17 +367,18 @@ async def test_a_slow_refresh_keeps_its_lease(connect, monkeypatch):
     assert demo.stats.refresh_requests == 2
 
 
-async def test_outage_before_expiry_keeps_using_the_still_valid_token(connect, home, monkeypatch):
+async def test_outage_before_expiry_keeps_using_the_still_valid_token(
+    connect, backend, monkeypatch
+):
     """An early refresh that fails does not fail a call the current token can still make."""
     ta, demo = connect.ta, connect.provider
     monkeypatch.setattr(toolauth._tokens, "RETRY_DELAYS", FAST_RETRIES)
     account, _ = await _account(connect, expires_in=30)
     # Issued an hour ago, valid 30 s more: inside the refresh margin.
-    with sqlite3.connect(home / "toolauth.db") as db:
-        db.execute(
-            "UPDATE connected_accounts SET updated_at = ? WHERE id = ?",
-            ((utcnow() - timedelta(hours=1)).isoformat(), account.id),
-        )
+    issued = (utcnow() - timedelta(hours=1)).isoformat()
+    await backend.execute(
+        f"UPDATE connected_accounts SET updated_at = '{issued}' WHERE id = '{account.id}'"
+    )
     assert ta.tokens.needs_refresh(await ta.connected_accounts.get(account.id))
     demo.config.token_endpoint_fault = "500"
     demo.config.fault_only_refresh = True

@@ -1,24 +1,18 @@
-"""One suite every store backend must pass, through the ``Store`` interface only: SQLite on a
-temporary file and PostgreSQL in a fresh schema of the test database (set
-TOOLAUTH_TEST_DATABASE_URL to use another server). Dialect extras live in test_sqlite.py and
-test_postgres.py."""
+"""One suite every store backend must pass, through the ``Store`` interface only: each test runs
+on SQLite (a file in the test's home) and on PostgreSQL (a fresh schema of the test database;
+set TOOLAUTH_TEST_DATABASE_URL to use another server), through the ``backend`` fixture of
+tests/conftest.py. Dialect extras live in test_sqlite.py and test_postgres.py."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import secrets
-import sqlite3
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
 import pytest
 
+from tests.conftest import Backend
 from toolauth import ConflictError, DecryptionError, MigrationError
 from toolauth._crypto import Keyring, generate_key
 from toolauth._exceptions import NotFoundError, StoreError
@@ -33,108 +27,11 @@ from toolauth._models import (
     LinkStatus,
     utcnow,
 )
-from toolauth.store import AccountFilter, Store, display_url, store_class
+from toolauth.store import AccountFilter, Store
 from toolauth.store.migrations import load_migrations
 
-POSTGRES_URL = os.environ.get(
-    "TOOLAUTH_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 CLIENT_SECRET = "client-secret-SENTINEL"
 ACCESS_TOKEN = "access-token-SENTINEL"
-
-
-# PostgreSQL: a fresh schema per test --------------------------------------------------------
-def with_query(url: str, **params: str) -> str:
-    """``url`` with ``params`` set in its query string."""
-    parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    query.update(params)
-    return urlunsplit(parts._replace(query=urlencode(query)))
-
-
-@dataclass
-class PgSchema:
-    """A schema of its own in the test database, and an admin connection next to it."""
-
-    base_url: str
-    schema: str
-    admin: Any  # asyncpg.Connection
-
-    @property
-    def url(self) -> str:
-        return with_query(self.base_url, schema=self.schema)
-
-
-@contextlib.asynccontextmanager
-async def postgres_schema(base_url: str = POSTGRES_URL) -> AsyncIterator[PgSchema]:
-    """Create a randomly named schema, yield it, drop it (CASCADE). Skips the test when the
-    server is unreachable, and fails it instead on CI (CI=true), where PostgreSQL is required."""
-    asyncpg = pytest.importorskip("asyncpg")
-    try:
-        admin = await asyncpg.connect(base_url, timeout=5)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
-        reason = (
-            f"PostgreSQL is not reachable at {display_url(base_url)} ({exc!r}); start it or "
-            "point TOOLAUTH_TEST_DATABASE_URL at one."
-        )
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    schema = f"toolauth_test_{secrets.token_hex(6)}"
-    try:
-        await admin.execute(f'CREATE SCHEMA "{schema}"')
-        await admin.execute(f'SET search_path TO "{schema}"')
-        yield PgSchema(base_url, schema, admin)
-    finally:
-        try:
-            await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        finally:
-            await admin.close()
-
-
-# backends -------------------------------------------------------------------------------------
-@dataclass
-class Backend:
-    """One database; opens any number of stores on it and closes them all at the end."""
-
-    name: str
-    url: str
-    execute: Callable[[str], Any]  # raw SQL, for what the interface cannot do
-    keyring: Keyring = field(default_factory=lambda: Keyring.from_text(generate_key()))
-    opened: list[Store] = field(default_factory=list)
-
-    async def open(self, keyring: Keyring | None = None) -> Store:
-        store = store_class(self.url)(self.url, keyring or self.keyring)
-        await store.open()
-        self.opened.append(store)
-        return store
-
-    async def aclose(self) -> None:
-        for store in reversed(self.opened):
-            await store.close()
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def backend(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Backend]:
-    if request.param == "sqlite":
-        path = tmp_path / "store.db"
-
-        async def execute(sql: str) -> None:
-            with contextlib.closing(sqlite3.connect(path)) as raw, raw:
-                raw.execute(sql)
-
-        backend = Backend("sqlite", f"sqlite:///{path}", execute)
-        try:
-            yield backend
-        finally:
-            await backend.aclose()
-        return
-    async with postgres_schema() as pg:
-        backend = Backend("postgres", pg.url, pg.admin.execute)
-        try:
-            yield backend
-        finally:
-            await backend.aclose()
 
 
 @pytest.fixture

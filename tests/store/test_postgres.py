@@ -12,8 +12,10 @@ import time
 from collections.abc import AsyncIterator
 from subprocess import PIPE
 
+import anyio
 import pytest
 
+from tests.conftest import PgSchema, postgres_schema, with_query
 from toolauth import ConflictError
 from toolauth._crypto import Keyring, generate_key
 from toolauth._exceptions import ConfigurationError, StoreError
@@ -21,15 +23,7 @@ from toolauth._models import ConnectedAccount
 from toolauth.store import open_store
 from toolauth.store.postgres import PostgresStore
 
-from .test_contract import (
-    PgSchema,
-    make_account,
-    make_config,
-    make_link,
-    postgres_schema,
-    rings,
-    with_query,
-)
+from .test_contract import make_account, make_config, make_link, rings
 
 asyncpg = pytest.importorskip("asyncpg")
 
@@ -81,6 +75,23 @@ async def test_waiter_wakes_when_another_instance_saves(stores):
             assert await rings(bell, timeout=1.0)
             assert time.monotonic() - started < 1.0
     assert (await here.get_account(account.id)).label == "there"
+
+
+async def test_our_own_commits_ring_once_with_their_rows(stores):
+    """A waiter here is handed the rows this store committed; the echo of its own NOTIFY does
+    not ring again (that would make it read them back). Other instances' commits still ring,
+    without rows."""
+    here, there = stores
+    account = await _account(here)
+    with here.changes.subscribe(account.id) as bell:
+        async with here.watching():
+            saved = await here.save_account(account.model_copy(update={"label": "here"}))
+            await asyncio.sleep(0.3)  # the echo of our NOTIFY has come back by now
+            assert await bell.wait() == [saved]
+            assert not await rings(bell, timeout=0.2)
+            await there.save_account(saved.model_copy(update={"label": "there"}))
+            with anyio.fail_after(1.0):
+                assert await bell.wait() is None  # not shown the rows: read them
 
 
 async def test_nothing_is_announced_for_a_rolled_back_write(stores):

@@ -206,6 +206,9 @@ class PostgresStore(Store):
         settings = {"search_path": _quote(self.schema)} if self.schema else {}
         self._connect_kwargs: dict[str, Any] = {"server_settings": settings} if settings else {}
         self._pool: Any = None
+        # Server pids of this store's pool connections: NOTIFYs they send are our own commits,
+        # already published with their rows, so the listener skips their echo.
+        self._own_pids: set[int] = set()
         # LISTEN: one connection, opened by the first watcher, closed when nobody has waited
         # for ``listen_check`` seconds; checked every ``listen_check`` seconds while in use.
         self._watchers = 0
@@ -230,7 +233,11 @@ class PostgresStore(Store):
             return
         try:
             pool = await asyncpg.create_pool(
-                self._dsn, min_size=self.min_size, max_size=self.max_size, **self._connect_kwargs
+                self._dsn,
+                min_size=self.min_size,
+                max_size=self.max_size,
+                init=self._adopt,
+                **self._connect_kwargs,
             )
         except ValueError as exc:  # asyncpg's ClientConfigurationError is one too
             raise ConfigurationError(
@@ -253,6 +260,12 @@ class PostgresStore(Store):
         except BaseException:
             await self.close()
             raise
+
+    async def _adopt(self, conn: Any) -> None:
+        """A new pool connection: remember its server pid while it lives."""
+        pid = conn.get_server_pid()
+        self._own_pids.add(pid)
+        conn.add_termination_listener(lambda _closed: self._own_pids.discard(pid))
 
     async def close(self) -> None:
         task, self._listen_task = self._listen_task, None
@@ -300,22 +313,32 @@ class PostgresStore(Store):
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[_Tx]:
         """One write transaction; the accounts it touched are announced (NOTIFY) inside it,
-        so other instances hear of them on commit, and published here after the commit."""
-        async with (
-            self._errors("Writing to"),
-            self._live_pool.acquire() as conn,
-            conn.transaction(),
-        ):
-            tx = _Tx(conn)
-            yield tx
-            if tx.changed:
-                await conn.execute(
-                    "SELECT pg_notify($1, id) FROM unnest($2::text[]) AS id",
-                    CHANNEL,
-                    list(tx.changed),
-                )
-        for account_id, models in tx.changed.items():
-            self.changes.publish(account_id, *(models or ()))
+        so other instances hear of them on commit, and published here, with the rows written,
+        as soon as the commit returns. The listener ignores the echo of our own NOTIFY (see
+        :meth:`_notified`), so every NOTIFY sent here must be published here: when the
+        outcome is unknown (the commit failed or was cancelled), without rows, so waiters
+        read the state back."""
+        announced: _Tx | None = None
+        published = False
+        try:
+            async with self._errors("Writing to"), self._live_pool.acquire() as conn:
+                async with conn.transaction():
+                    tx = _Tx(conn)
+                    yield tx
+                    if tx.changed:
+                        announced = tx
+                        await conn.execute(
+                            "SELECT pg_notify($1, id) FROM unnest($2::text[]) AS id",
+                            CHANNEL,
+                            list(tx.changed),
+                        )
+                for account_id, models in tx.changed.items():  # committed
+                    self.changes.publish(account_id, *(models or ()))
+                published = True
+        finally:
+            if announced is not None and not published:
+                for account_id in announced.changed:
+                    self.changes.publish(account_id)
 
     async def _fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         async with self._errors("Reading"):
@@ -382,8 +405,8 @@ class PostgresStore(Store):
     @asynccontextmanager
     async def watching(self) -> AsyncIterator[None]:
         # LISTEN is running before this yields, so a commit landing between the caller's
-        # first read and its wait still rings. Our own commits ring twice (published directly,
-        # then heard back); a waiter just re-reads once more.
+        # first read and its wait still rings. Our own commits ring once: published directly
+        # with their rows; their echo is skipped (``_notified``).
         self._check_open()
         self._watchers += 1
         try:
@@ -419,6 +442,10 @@ class PostgresStore(Store):
             attempt.set_result(error)
 
     def _notified(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+        if pid in self._own_pids:
+            # Our own commit: ``_write`` publishes it with the rows it wrote. Ringing again
+            # without them would make a waiter here read back what it was just handed.
+            return
         if payload:
             self.changes.publish(payload)
         else:
