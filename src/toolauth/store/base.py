@@ -130,23 +130,24 @@ class Store(abc.ABC):
         """The database URL with any password masked: safe for logs and errors."""
 
     # auth configs ------------------------------------------------------------------------
-    @abc.abstractmethod
-    async def create_auth_config(self, config: AuthConfig) -> None: ...
+    async def create_auth_config(self, config: AuthConfig) -> None:
+        await self._insert(config)
 
-    @abc.abstractmethod
-    async def get_auth_config(self, id: str) -> AuthConfig | None: ...
+    async def get_auth_config(self, id: str) -> AuthConfig | None:
+        return await self._get(AuthConfig, id)
 
     @abc.abstractmethod
     async def list_auth_configs(
         self, *, toolkit: str | None = None, enabled: bool | None = None
     ) -> list[AuthConfig]: ...
 
-    @abc.abstractmethod
     async def save_auth_config(self, config: AuthConfig) -> AuthConfig:
         """Write ``config`` if the row still has ``config.version``; ``ConflictError`` if not.
 
         Returns the saved config with its new version.
         """
+        saved: AuthConfig = (await self.save(config))[0]
+        return saved
 
     @abc.abstractmethod
     async def delete_auth_config(self, id: str, *, with_accounts: bool) -> list[str]:
@@ -157,11 +158,11 @@ class Store(abc.ABC):
         """
 
     # connected accounts ------------------------------------------------------------------
-    @abc.abstractmethod
-    async def create_account(self, account: ConnectedAccount) -> None: ...
+    async def create_account(self, account: ConnectedAccount) -> None:
+        await self._insert(account)
 
-    @abc.abstractmethod
-    async def get_account(self, id: str) -> ConnectedAccount | None: ...
+    async def get_account(self, id: str) -> ConnectedAccount | None:
+        return await self._get(ConnectedAccount, id)
 
     @abc.abstractmethod
     async def list_accounts(self, where: AccountFilter) -> list[ConnectedAccount]:
@@ -170,9 +171,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def count_accounts(self, *, auth_config_id: str) -> int: ...
 
-    @abc.abstractmethod
     async def save_account(self, account: ConnectedAccount) -> ConnectedAccount:
         """Compare-and-swap on ``account.version``, as :meth:`save_auth_config`."""
+        saved: ConnectedAccount = (await self.save(account))[0]
+        return saved
 
     @abc.abstractmethod
     async def delete_account(self, id: str) -> bool: ...
@@ -194,8 +196,8 @@ class Store(abc.ABC):
         (``update``, compare-and-swap). Links past their expiry are marked EXPIRED first. One
         transaction; a race with another ``open_link`` raises ``ConflictError``."""
 
-    @abc.abstractmethod
-    async def get_link(self, id: str) -> ConnectionLink | None: ...
+    async def get_link(self, id: str) -> ConnectionLink | None:
+        return await self._get(ConnectionLink, id)
 
     @abc.abstractmethod
     async def get_link_by_state(self, state_hash: str) -> ConnectionLink | None: ...
@@ -230,6 +232,14 @@ class Store(abc.ABC):
         Backends override this (SQLite polls ``PRAGMA data_version``; PostgreSQL listens).
         """
         yield
+
+    # what each backend implements for the methods above ----------------------------------
+    @abc.abstractmethod
+    async def _insert(self, model: AnyModel) -> None:
+        """Insert one row (``ConflictError`` on a clash); an account insert is published."""
+
+    @abc.abstractmethod
+    async def _get(self, cls: type[Model], id: str) -> Model | None: ...
 
     # helpers for backends ----------------------------------------------------------------
     def _encode(self, model: AnyModel) -> dict[str, Any]:

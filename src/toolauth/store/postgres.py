@@ -600,17 +600,7 @@ class PostgresStore(Store):
             tx.touch([new])
         return new
 
-    async def _save(self, model: Model) -> Model:
-        saved: Model = (await self.save(model))[0]
-        return saved
-
     # auth configs ------------------------------------------------------------------------
-    async def create_auth_config(self, config: AuthConfig) -> None:
-        await self._insert(config)
-
-    async def get_auth_config(self, id: str) -> AuthConfig | None:
-        return await self._get(AuthConfig, id)
-
     async def list_auth_configs(
         self, *, toolkit: str | None = None, enabled: bool | None = None
     ) -> list[AuthConfig]:
@@ -625,9 +615,6 @@ class PostgresStore(Store):
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = await self._fetch(f"{_SELECT[AuthConfig]}{where} ORDER BY created_at, id", *params)
         return [self._decode(AuthConfig, r) for r in rows]
-
-    async def save_auth_config(self, config: AuthConfig) -> AuthConfig:
-        return await self._save(config)
 
     async def delete_auth_config(self, id: str, *, with_accounts: bool) -> list[str]:
         async with self._write() as tx:
@@ -659,12 +646,6 @@ class PostgresStore(Store):
         return account_ids
 
     # connected accounts ------------------------------------------------------------------
-    async def create_account(self, account: ConnectedAccount) -> None:
-        await self._insert(account)
-
-    async def get_account(self, id: str) -> ConnectedAccount | None:
-        return await self._get(ConnectedAccount, id)
-
     async def list_accounts(self, where: AccountFilter) -> list[ConnectedAccount]:
         clauses: list[str] = []
         params: list[Any] = []
@@ -691,9 +672,6 @@ class PostgresStore(Store):
             auth_config_id,
         )
         return int(rows[0]["n"])
-
-    async def save_account(self, account: ConnectedAccount) -> ConnectedAccount:
-        return await self._save(account)
 
     async def delete_account(self, id: str) -> bool:
         async with self._write() as tx:
@@ -773,9 +751,6 @@ class PostgresStore(Store):
                 ) from exc
             tx.touch_id(account.id)
         return link, True
-
-    async def get_link(self, id: str) -> ConnectionLink | None:
-        return await self._get(ConnectionLink, id)
 
     async def get_link_by_state(self, state_hash: str) -> ConnectionLink | None:
         rows = await self._fetch(f"{_SELECT[ConnectionLink]} WHERE state_hash = $1", state_hash)

@@ -282,6 +282,8 @@ class SQLiteStore(Store):
                 await self._insert_in(db, model)
             except sqlite3.IntegrityError as exc:
                 raise ConflictError(f"Cannot store {model.id}: {exc}") from exc
+        if isinstance(model, ConnectedAccount):
+            self.changes.publish(model.id)
 
     async def _get(self, cls: type[Model], id: str) -> Model | None:
         rows = await self._fetch(f"SELECT * FROM {TABLES[cls]} WHERE id = ?", (id,))
@@ -330,17 +332,7 @@ class SQLiteStore(Store):
         self._published([new])
         return new
 
-    async def _save(self, model: Model) -> Model:
-        saved: Model = (await self.save(model))[0]
-        return saved
-
     # auth configs ------------------------------------------------------------------------
-    async def create_auth_config(self, config: AuthConfig) -> None:
-        await self._insert(config)
-
-    async def get_auth_config(self, id: str) -> AuthConfig | None:
-        return await self._get(AuthConfig, id)
-
     async def list_auth_configs(
         self, *, toolkit: str | None = None, enabled: bool | None = None
     ) -> list[AuthConfig]:
@@ -358,9 +350,6 @@ class SQLiteStore(Store):
             params,
         )
         return [self._decode(AuthConfig, r) for r in rows]
-
-    async def save_auth_config(self, config: AuthConfig) -> AuthConfig:
-        return await self._save(config)
 
     async def delete_auth_config(self, id: str, *, with_accounts: bool) -> list[str]:
         async with self._write() as db:
@@ -384,13 +373,6 @@ class SQLiteStore(Store):
         return account_ids
 
     # connected accounts ------------------------------------------------------------------
-    async def create_account(self, account: ConnectedAccount) -> None:
-        await self._insert(account)
-        self.changes.publish(account.id)
-
-    async def get_account(self, id: str) -> ConnectedAccount | None:
-        return await self._get(ConnectedAccount, id)
-
     async def list_accounts(self, where: AccountFilter) -> list[ConnectedAccount]:
         clauses, params = [], []
         for column in ("user_id", "toolkit", "auth_config_id", "label"):
@@ -416,9 +398,6 @@ class SQLiteStore(Store):
             (auth_config_id,),
         )
         return int(rows[0]["n"])
-
-    async def save_account(self, account: ConnectedAccount) -> ConnectedAccount:
-        return await self._save(account)
 
     async def delete_account(self, id: str) -> bool:
         async with self._write() as db:
@@ -481,9 +460,6 @@ class SQLiteStore(Store):
                 raise ConflictError(f"Another link was opened at the same time: {exc}") from exc
         self.changes.publish(account.id)
         return link, True
-
-    async def get_link(self, id: str) -> ConnectionLink | None:
-        return await self._get(ConnectionLink, id)
 
     async def get_link_by_state(self, state_hash: str) -> ConnectionLink | None:
         rows = await self._fetch(
