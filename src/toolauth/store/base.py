@@ -22,7 +22,7 @@ from .._exceptions import DecryptionError
 from .._models import AuthConfig, ConnectedAccount, ConnectionLink, ConnectionStatus
 from .changes import ChangeHub
 
-__all__ = ["KINDS", "TABLES", "AccountFilter", "Store", "decode_row", "encode_row"]
+__all__ = ["COLUMNS", "KINDS", "TABLES", "AccountFilter", "Store", "decode_row", "encode_row"]
 
 Model = TypeVar("Model", AuthConfig, ConnectedAccount, ConnectionLink)
 AnyModel = AuthConfig | ConnectedAccount | ConnectionLink
@@ -31,6 +31,26 @@ TABLES: dict[type[Any], str] = {
     AuthConfig: "auth_configs",
     ConnectedAccount: "connected_accounts",
     ConnectionLink: "connection_links",
+}
+_AUTH_CONFIG_COLUMNS = (
+    "id", "toolkit", "name", "type", "auth_scheme", "scopes", "enabled",
+    "key_id", "secret", "version", "created_at", "updated_at",
+)  # fmt: skip
+_ACCOUNT_COLUMNS = (
+    "id", "user_id", "toolkit", "auth_config_id", "status", "status_reason", "scopes",
+    "expires_at", "label", "data", "key_id", "secret", "version", "created_at", "updated_at",
+)  # fmt: skip
+_LINK_COLUMNS = (
+    "id", "connected_account_id", "user_id", "toolkit", "auth_config_id", "auth_scheme",
+    "status", "pending_key", "callback_url", "redirect_uri", "state_hash", "error",
+    "error_description", "key_id", "secret", "version", "expires_at", "completed_at",
+    "created_at", "updated_at",
+)  # fmt: skip
+# The columns of each table, the same in every dialect (migrations/<dialect>/*.sql).
+COLUMNS: dict[type[Any], tuple[str, ...]] = {
+    AuthConfig: _AUTH_CONFIG_COLUMNS,
+    ConnectedAccount: _ACCOUNT_COLUMNS,
+    ConnectionLink: _LINK_COLUMNS,
 }
 KINDS: dict[type[Any], str] = {
     AuthConfig: "auth config",

@@ -36,6 +36,7 @@ from .._exceptions import (
 )
 from .._models import AuthConfig, ConnectedAccount, ConnectionLink, LinkStatus, utcnow
 from . import display_url
+from .base import COLUMNS as _COLUMNS
 from .base import KINDS, TABLES, AccountFilter, AnyModel, Model, Store
 from .migrations import load_migrations
 
@@ -46,25 +47,6 @@ _OWN_PARAMS = ("schema", "min_size", "max_size")
 _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 _CONNECT_ERRORS = (*_DB_ERRORS, asyncio.TimeoutError)
 
-_AUTH_CONFIG_COLUMNS = (
-    "id", "toolkit", "name", "type", "auth_scheme", "scopes", "enabled",
-    "key_id", "secret", "version", "created_at", "updated_at",
-)  # fmt: skip
-_ACCOUNT_COLUMNS = (
-    "id", "user_id", "toolkit", "auth_config_id", "status", "status_reason", "scopes",
-    "expires_at", "label", "data", "key_id", "secret", "version", "created_at", "updated_at",
-)  # fmt: skip
-_LINK_COLUMNS = (
-    "id", "connected_account_id", "user_id", "toolkit", "auth_config_id", "auth_scheme",
-    "status", "pending_key", "callback_url", "redirect_uri", "state_hash", "error",
-    "error_description", "key_id", "secret", "version", "expires_at", "completed_at",
-    "created_at", "updated_at",
-)  # fmt: skip
-_COLUMNS: dict[type[Any], tuple[str, ...]] = {
-    AuthConfig: _AUTH_CONFIG_COLUMNS,
-    ConnectedAccount: _ACCOUNT_COLUMNS,
-    ConnectionLink: _LINK_COLUMNS,
-}
 # Explicit column lists, not ``SELECT *``: a newer instance adding a column must not change
 # what this one's cached statements return.
 _SELECT: dict[type[Any], str] = {

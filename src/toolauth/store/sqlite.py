@@ -29,31 +29,13 @@ from .._exceptions import (
     StoreError,
 )
 from .._models import AuthConfig, ConnectedAccount, ConnectionLink, LinkStatus, utcnow
+from .base import COLUMNS as _COLUMNS
 from .base import KINDS, TABLES, AccountFilter, AnyModel, Model, Store, parse_timestamp
 from .migrations import load_migrations
 
 __all__ = ["SQLiteStore", "sqlite_path"]
 
 _TIMESTAMPS = ("created_at", "updated_at", "expires_at", "completed_at", "refresh_lease_until")
-_AUTH_CONFIG_COLUMNS = (
-    "id", "toolkit", "name", "type", "auth_scheme", "scopes", "enabled",
-    "key_id", "secret", "version", "created_at", "updated_at",
-)  # fmt: skip
-_ACCOUNT_COLUMNS = (
-    "id", "user_id", "toolkit", "auth_config_id", "status", "status_reason", "scopes",
-    "expires_at", "label", "data", "key_id", "secret", "version", "created_at", "updated_at",
-)  # fmt: skip
-_LINK_COLUMNS = (
-    "id", "connected_account_id", "user_id", "toolkit", "auth_config_id", "auth_scheme",
-    "status", "pending_key", "callback_url", "redirect_uri", "state_hash", "error",
-    "error_description", "key_id", "secret", "version", "expires_at", "completed_at",
-    "created_at", "updated_at",
-)  # fmt: skip
-_COLUMNS: dict[type[Any], tuple[str, ...]] = {
-    AuthConfig: _AUTH_CONFIG_COLUMNS,
-    ConnectedAccount: _ACCOUNT_COLUMNS,
-    ConnectionLink: _LINK_COLUMNS,
-}
 
 
 def sqlite_path(url: str) -> Path:
