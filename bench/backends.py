@@ -14,6 +14,7 @@ import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from toolauth._crypto import generate_key
@@ -66,3 +67,16 @@ async def store_env(backend: str, database_url: str) -> AsyncIterator[dict[str, 
         return
     async with postgres_schema(database_url) as url:
         yield {"TOOLAUTH_DATABASE_URL": url, "TOOLAUTH_ENCRYPTION_KEY": generate_key()}
+
+
+CLIENT_ID = "bench-client"
+CLIENT_SECRET = "bench-client-secret"  # a throwaway secret of the local demo
+
+
+def environ(home: Path, provider_url: str) -> dict[str, str]:
+    return {
+        "TOOLAUTH_HOME": str(home),
+        "TOOLAUTH_DEMO_PROVIDER_URL": provider_url,
+        "TOOLAUTH_DEMO_CLIENT_ID": CLIENT_ID,
+        "TOOLAUTH_DEMO_CLIENT_SECRET": CLIENT_SECRET,
+    }

@@ -24,25 +24,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from backends import add_backend_arguments, store_env
+from backends import CLIENT_ID, CLIENT_SECRET, add_backend_arguments, environ, store_env
 from httpx import Response
 
 from toolauth import AsyncToolAuth, Settings
 from toolauth._models import ConnectedAccount, utcnow
 from toolauth._serve import serve_app
 from toolauth.demo.provider import DemoProvider
-
-CLIENT_ID = "bench-client"
-CLIENT_SECRET = "bench-client-secret"  # a throwaway secret of the local demo
-
-
-def environ(home: Path, provider_url: str) -> dict[str, str]:
-    return {
-        "TOOLAUTH_HOME": str(home),
-        "TOOLAUTH_DEMO_PROVIDER_URL": provider_url,
-        "TOOLAUTH_DEMO_CLIENT_ID": CLIENT_ID,
-        "TOOLAUTH_DEMO_CLIENT_SECRET": CLIENT_SECRET,
-    }
 
 
 async def storm(ta: AsyncToolAuth, account_id: str, calls: int) -> dict[str, Any]:

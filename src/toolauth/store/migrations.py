@@ -6,7 +6,9 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
-__all__ = ["Migration", "load_migrations"]
+from .._exceptions import MigrationError
+
+__all__ = ["Migration", "load_migrations", "pending_migrations"]
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -36,3 +38,14 @@ def load_migrations(dialect: str) -> list[Migration]:
     if [m.version for m in found] != list(range(1, len(found) + 1)):
         raise RuntimeError(f"{dialect} migrations are not numbered 1..N: {found}")
     return found
+
+
+def pending_migrations(migrations: list[Migration], current: int, where: str) -> list[Migration]:
+    """The migrations after schema version ``current``; a database newer than this code is
+    refused (``where`` names it in the error)."""
+    if current > len(migrations):
+        raise MigrationError(
+            f"The database {where} has schema version {current}, newer than this toolauth "
+            f"knows ({len(migrations)}). Upgrade toolauth."
+        )
+    return migrations[current:]

@@ -38,7 +38,7 @@ from .._models import AuthConfig, ConnectedAccount, ConnectionLink, LinkStatus, 
 from . import display_url
 from .base import COLUMNS as _COLUMNS
 from .base import KINDS, TABLES, AccountFilter, AnyModel, Model, Store
-from .migrations import load_migrations
+from .migrations import load_migrations, pending_migrations
 
 __all__ = ["CHANNEL", "PostgresStore"]
 
@@ -355,13 +355,8 @@ class PostgresStore(Store):
             current = int(
                 await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
             )
-            if current > len(migrations):
-                raise MigrationError(
-                    f"The database {self.display_url} has schema version {current}, newer than "
-                    f"this toolauth knows ({len(migrations)}). Upgrade toolauth."
-                )
             applied = []
-            for migration in migrations[current:]:
+            for migration in pending_migrations(migrations, current, self.display_url):
                 try:
                     for statement in migration.statements:
                         await conn.execute(statement)

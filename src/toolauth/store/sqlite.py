@@ -31,7 +31,7 @@ from .._exceptions import (
 from .._models import AuthConfig, ConnectedAccount, ConnectionLink, LinkStatus, utcnow
 from .base import COLUMNS as _COLUMNS
 from .base import KINDS, TABLES, AccountFilter, AnyModel, Model, Store, parse_timestamp
-from .migrations import load_migrations
+from .migrations import load_migrations, pending_migrations
 
 __all__ = ["SQLiteStore", "sqlite_path"]
 
@@ -221,13 +221,8 @@ class SQLiteStore(Store):
             async with db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") as c:
                 row = await c.fetchone()
             current = int(row[0]) if row else 0
-            if current > len(migrations):
-                raise MigrationError(
-                    f"The database {self.path} has schema version {current}, newer than this "
-                    f"toolauth knows ({len(migrations)}). Upgrade toolauth."
-                )
             applied = []
-            for migration in migrations[current:]:
+            for migration in pending_migrations(migrations, current, str(self.path)):
                 try:
                     for statement in migration.statements:
                         await db.execute(statement)
