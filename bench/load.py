@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from toolauth import AsyncToolAuth, ConnectionStatus
-from toolauth._connect_flow import KeyForm, Page, Redirect
 from toolauth._models import LinkStatus
+from toolauth.connect.flow import KeyForm, Page, Redirect
 from toolauth.store.sqlite import sqlite_path
 
 TOOLKIT = {

@@ -29,7 +29,7 @@ from httpx import Response
 
 from toolauth import AsyncToolAuth, Settings
 from toolauth._models import ConnectedAccount, utcnow
-from toolauth._serve import serve_app
+from toolauth.connect.serving import serve_app
 from toolauth.demo.provider import DemoProvider
 
 

@@ -37,7 +37,7 @@ from backends import CLIENT_ID, CLIENT_SECRET, add_backend_arguments, environ, s
 
 from toolauth import AsyncToolAuth, Settings
 from toolauth._models import ConnectionLink, LinkStatus
-from toolauth._serve import serve_app
+from toolauth.connect.serving import serve_app
 from toolauth.demo.provider import DemoProvider, ProviderConfig
 
 # -- the waiter in another process -------------------------------------------------------------

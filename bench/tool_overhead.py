@@ -40,7 +40,7 @@ LIMIT = 20
 
 
 async def _serve_provider() -> None:
-    from toolauth._serve import serve_app
+    from toolauth.connect.serving import serve_app
     from toolauth.demo.provider import DemoProvider, ProviderConfig
 
     demo = DemoProvider(ProviderConfig(access_token_ttl=86_400))

@@ -28,7 +28,7 @@ import pytest
 
 from toolauth import AsyncToolAuth, Settings
 from toolauth._crypto import Keyring, generate_key
-from toolauth._serve import serve_app
+from toolauth.connect.serving import serve_app
 from toolauth.demo.provider import DemoProvider
 from toolauth.store import Store, display_url, store_class
 from toolauth.store.sqlite import sqlite_path

@@ -1,4 +1,4 @@
-"""toolauth._serve: a real uvicorn server on loopback, driven with real HTTP."""
+"""toolauth.connect.serving: a real uvicorn server on loopback, driven with real HTTP."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from toolauth._serve import serve_app, serve_app_in_thread
+from toolauth.connect.serving import serve_app, serve_app_in_thread
 
 
 def make_app(events: list[str] | None = None) -> Starlette:

@@ -6,8 +6,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from toolauth import AuthScheme, ConfigurationError
-from toolauth._serve import serve_app
-from toolauth._toolkits import metadata_urls
+from toolauth.connect.serving import serve_app
+from toolauth.resources.toolkits import metadata_urls
 
 
 def test_metadata_urls_follow_rfc8414_and_oidc():

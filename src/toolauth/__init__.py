@@ -30,11 +30,11 @@ from ._exceptions import (
     ToolAuthError,
     ValidationError,
 )
-from ._links import ConnectionRequest
 from ._models import AuthConfig, AuthConfigType, AuthScheme, ConnectedAccount, ConnectionStatus
 from ._settings import Settings
 from ._sync import ToolAuth
 from .catalog import ToolkitDefinition
+from .resources.connection_requests import ConnectionRequest
 
 ConnectionFailed = ConnectionFailedError  # the name users of hosted platforms know
 

@@ -9,23 +9,23 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._auth_configs import AuthConfigs
-from ._connected_accounts import ConnectedAccounts
 from ._exceptions import ConfigurationError
 from ._keys import key_file_path, load_keyring, uses_key_file
 from ._loops import HomeLoop
-from ._session import Session
 from ._settings import Settings
-from ._toolkits import Toolkits
 from .catalog import Catalog
+from .resources.auth_configs import AuthConfigs
+from .resources.connected_accounts import ConnectedAccounts
+from .resources.sessions import Session
+from .resources.toolkits import Toolkits
 from .store import Store, display_url, open_store, store_class
 
 if TYPE_CHECKING:
     import httpx
 
-    from ._connect_flow import ConnectFlow
-    from ._http_auth import SharedTransport
-    from ._tokens import TokenManager
+    from .connect.flow import ConnectFlow
+    from .oauth.refresh import TokenManager
+    from .resources.http_clients import SharedTransport
 
 __all__ = ["AsyncToolAuth"]
 
@@ -135,7 +135,7 @@ class AsyncToolAuth:
         if self._api_transport is None:
             import httpx
 
-            from ._http_auth import SharedTransport
+            from .resources.http_clients import SharedTransport
 
             self._api_transport = SharedTransport(
                 httpx.AsyncHTTPTransport(limits=httpx.Limits(max_keepalive_connections=20))
@@ -159,7 +159,7 @@ class AsyncToolAuth:
     def tokens(self) -> TokenManager:
         """Refresh and revocation of OAuth tokens (loaded on first use)."""
         if self._tokens is None:
-            from ._tokens import TokenManager
+            from .oauth.refresh import TokenManager
 
             self._tokens = TokenManager(self)
         return self._tokens
@@ -168,7 +168,7 @@ class AsyncToolAuth:
     def connect_flow(self) -> ConnectFlow:
         """The steps of connect links, for the connect app (loaded on first use)."""
         if self._connect_flow is None:
-            from ._connect_flow import ConnectFlow
+            from .connect.flow import ConnectFlow
 
             self._connect_flow = ConnectFlow(self)
         return self._connect_flow

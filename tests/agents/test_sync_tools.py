@@ -17,7 +17,7 @@ from langchain_core.messages import ToolMessage
 from tests.agents.scripted_model import ScriptedChatModel, call, say, tool_results
 from tests.conftest import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Connect, make_settings
 from toolauth import ToolAuth
-from toolauth._serve import serve_app_in_thread
+from toolauth.connect.serving import serve_app_in_thread
 from toolauth.demo.provider import DemoProvider
 
 ITEMS = ["Follow the white rabbit", "Have tea with the Hatter"]

@@ -17,7 +17,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from toolauth._serve import serve_app
+from toolauth.connect.serving import serve_app
 from toolauth.demo.provider import DemoProvider, ProviderConfig, create_app
 
 CLIENT_ID = "demo-app"

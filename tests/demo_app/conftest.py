@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from toolauth._serve import serve_app
+from toolauth.connect.serving import serve_app
 from toolauth.demo.app import DemoApp
 from toolauth.demo.model import ChosenModel, ScriptedDemoModel
 

@@ -17,7 +17,7 @@ from tests.conftest import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Connect, make_set
 from tests.flows.support import APP_CALLBACK, bearer_toolkit, query_of
 from tests.helpers import Browser, hidden_fields
 from toolauth import AsyncToolAuth
-from toolauth._serve import serve_app
+from toolauth.connect.serving import serve_app
 from toolauth.demo.provider import DemoProvider
 
 XSS = "<script>alert(1)</script>"

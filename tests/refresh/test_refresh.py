@@ -13,7 +13,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-import toolauth._tokens
+import toolauth.oauth.refresh
 from tests.children import Child
 from tests.conftest import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from tests.helpers import Browser
@@ -286,7 +286,7 @@ async def test_provider_outage_is_retried_with_backoff_and_changes_nothing(
 ):
     caplog.set_level(logging.DEBUG)
     ta, demo = connect.ta, connect.provider
-    monkeypatch.setattr(toolauth._tokens, "RETRY_DELAYS", FAST_RETRIES)
+    monkeypatch.setattr(toolauth.oauth.refresh, "RETRY_DELAYS", FAST_RETRIES)
     if fault == "timeout":
         # The provider answers after 1 s; the client gives up after 0.2 s. (The client's
         # provider timeout has no setting; a short-timeout httpx client stands in.)
@@ -331,7 +331,7 @@ async def test_provider_outage_is_retried_with_backoff_and_changes_nothing(
 
 async def test_concurrent_calls_during_an_outage_share_one_series_of_attempts(connect, monkeypatch):
     ta, demo = connect.ta, connect.provider
-    monkeypatch.setattr(toolauth._tokens, "RETRY_DELAYS", FAST_RETRIES)
+    monkeypatch.setattr(toolauth.oauth.refresh, "RETRY_DELAYS", FAST_RETRIES)
     account, _ = await _account(connect)
     await _expire(connect, account.id)
     demo.config.token_endpoint_fault = "500"
@@ -349,8 +349,8 @@ async def test_a_slow_refresh_keeps_its_lease(connect, monkeypatch):
     """Retries that outlast the lease renew it, so no other process can take over and spend
     the same refresh token."""
     ta, demo = connect.ta, connect.provider
-    monkeypatch.setattr(toolauth._tokens, "LEASE_SECONDS", 0.3)
-    monkeypatch.setattr(toolauth._tokens, "RETRY_DELAYS", (0.4,))  # longer than the lease
+    monkeypatch.setattr(toolauth.oauth.refresh, "LEASE_SECONDS", 0.3)
+    monkeypatch.setattr(toolauth.oauth.refresh, "RETRY_DELAYS", (0.4,))  # longer than the lease
     account, _ = await _account(connect)
     await _expire(connect, account.id)
     demo.config.token_endpoint_fault = "500"
@@ -372,7 +372,7 @@ async def test_outage_before_expiry_keeps_using_the_still_valid_token(
 ):
     """An early refresh that fails does not fail a call the current token can still make."""
     ta, demo = connect.ta, connect.provider
-    monkeypatch.setattr(toolauth._tokens, "RETRY_DELAYS", FAST_RETRIES)
+    monkeypatch.setattr(toolauth.oauth.refresh, "RETRY_DELAYS", FAST_RETRIES)
     account, _ = await _account(connect, expires_in=30)
     # Issued an hour ago, valid 30 s more: inside the refresh margin.
     issued = (utcnow() - timedelta(hours=1)).isoformat()

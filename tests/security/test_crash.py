@@ -29,7 +29,7 @@ from tests.flows.support import APP_CALLBACK, query_of
 from tests.helpers import Browser
 from toolauth import AsyncToolAuth, ConnectionStatus
 from toolauth._models import LinkStatus
-from toolauth._serve import serve_app
+from toolauth.connect.serving import serve_app
 from toolauth.demo.provider import DemoProvider, ProviderConfig
 from toolauth.store.sqlite import sqlite_path
 

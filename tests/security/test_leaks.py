@@ -33,14 +33,14 @@ import pytest
 from langchain_core.callbacks import AsyncCallbackHandler
 from pydantic import BaseModel
 
-import toolauth._tokens
+import toolauth.oauth.refresh
 from tests.conftest import make_settings
 from tests.flows.support import basic_toolkit, bearer_toolkit, db_bytes
 from tests.helpers import Browser, hidden_fields
 from toolauth import AsyncToolAuth, Settings, ToolAuth, ToolAuthError
 from toolauth._crypto import generate_key
 from toolauth._keys import key_file_path
-from toolauth._serve import serve_app
+from toolauth.connect.serving import serve_app
 from toolauth.demo.provider import DemoProvider
 
 CLIENT_ID = "leak-test-client"
@@ -218,7 +218,7 @@ class World:
 
 @pytest.fixture
 async def world(home: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
-    monkeypatch.setattr(toolauth._tokens, "RETRY_DELAYS", (0.01, 0.02, 0.03))
+    monkeypatch.setattr(toolauth.oauth.refresh, "RETRY_DELAYS", (0.01, 0.02, 0.03))
     capture = Capture()
     client_secret = "cs-SENTINEL-" + base64.urlsafe_b64encode(bytes(range(9, 27))).decode()
     with capture.installed():

@@ -27,7 +27,7 @@ from tests.helpers import Browser
 from tests.security.conftest import attacker_code, issued_tokens
 from toolauth import ConnectionFailedError, ConnectionStatus, TokenRefreshError
 from toolauth._models import LinkStatus
-from toolauth._serve import serve_app
+from toolauth.connect.serving import serve_app
 from toolauth.oauth.authorize import authorization_url
 
 

@@ -28,7 +28,7 @@ from tests.conftest import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, PgSchema, postgre
 from tests.helpers import Browser
 from toolauth import AsyncToolAuth, ConnectionStatus, Settings
 from toolauth._crypto import generate_key
-from toolauth._serve import serve_app
+from toolauth.connect.serving import serve_app
 from toolauth.demo.provider import DemoProvider
 
 # Hop-by-hop headers, and those the balancer sets itself.

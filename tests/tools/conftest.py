@@ -21,7 +21,7 @@ from tests.conftest import make_settings
 from tests.tools.fakes import FakeApi
 from toolauth import AsyncToolAuth
 from toolauth._models import ConnectedAccount
-from toolauth._serve import serve_app_in_thread
+from toolauth.connect.serving import serve_app_in_thread
 from toolauth.tools import ToolApiError, ToolSpec, builtin_tools
 
 TOKEN = "tok-SENTINEL-6f1c0d2e9a"

@@ -159,7 +159,7 @@ async def test_already_active_account_returns_at_once(connect):
 
 
 def test_sync_client_waits(home, store_env):
-    from toolauth._serve import serve_app_in_thread
+    from toolauth.connect.serving import serve_app_in_thread
     from toolauth.demo.provider import DemoProvider, ProviderConfig
 
     demo = DemoProvider(ProviderConfig(auto_consent=True))

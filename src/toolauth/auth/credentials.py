@@ -11,7 +11,7 @@ import httpx
 from pydantic import SecretStr
 
 from ..catalog import CredentialPlacement
-from .templates import render
+from ..catalog.templates import render
 
 __all__ = ["apply_placements", "credential_values"]
 

@@ -15,7 +15,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 from starlette.types import Message
 
-from .._connect_flow import (
+from .._exceptions import ToolAuthError
+from .flow import (
     CSRF_COOKIE,
     Cookie,
     KeyForm,
@@ -24,7 +25,6 @@ from .._connect_flow import (
     Step,
     state_cookie_name,
 )
-from .._exceptions import ToolAuthError
 from .pages import STYLESHEET, render_form, render_page
 
 if TYPE_CHECKING:

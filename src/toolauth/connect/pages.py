@@ -8,7 +8,7 @@ from importlib import resources
 
 import jinja2
 
-from .._connect_flow import KeyForm, Page
+from .flow import KeyForm, Page
 
 __all__ = ["STYLESHEET", "render_form", "render_page"]
 

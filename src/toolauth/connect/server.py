@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from .._serve import serve_app
+from .serving import serve_app
 
 if TYPE_CHECKING:
     from .._client import AsyncToolAuth

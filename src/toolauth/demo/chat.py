@@ -18,7 +18,7 @@ from .model import SYSTEM_PROMPT, ChosenModel, text_of
 
 if TYPE_CHECKING:
     from .._client import AsyncToolAuth
-    from .._session import Session
+    from ..resources.sessions import Session
 
 __all__ = ["DEMO_TOOLKITS", "DEMO_USER_ID", "DemoChat"]
 

@@ -19,7 +19,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
-from .._serve import serve_app, serve_app_in_thread
+from ..connect.serving import serve_app, serve_app_in_thread
 from .provider import DemoProvider, ProviderConfig
 
 __all__ = [

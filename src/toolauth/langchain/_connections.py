@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .._exceptions import ConnectionFailedError, ConnectionTimeoutError, ToolAuthError
-from .._links import ConnectionRequest
+from ..resources.connection_requests import ConnectionRequest
 
 if TYPE_CHECKING:
-    from .._session import Session
+    from ..resources.sessions import Session
 
 __all__ = ["CONNECT_LINK_EVENT", "Emit", "connection_required", "link_payload", "manage"]
 

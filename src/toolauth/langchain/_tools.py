@@ -22,7 +22,7 @@ from langchain_core.tools import BaseTool, ToolException
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 from .._exceptions import ToolAuthError, ValidationError
-from .._session import Session
+from ..resources.sessions import Session
 from ..tools import ToolApiError, ToolSpec, builtin_tools
 from ._connections import CONNECT_LINK_EVENT, Emit, connection_required, manage
 

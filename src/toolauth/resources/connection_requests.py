@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from ._exceptions import ConnectionFailedError, ConnectionTimeoutError, NotFoundError
-from ._models import ConnectedAccount, ConnectionLink, ConnectionStatus, LinkStatus, utcnow
-from ._sync import sync_wrapped
+from .._exceptions import ConnectionFailedError, ConnectionTimeoutError, NotFoundError
+from .._models import ConnectedAccount, ConnectionLink, ConnectionStatus, LinkStatus, utcnow
+from .._sync import sync_wrapped
 
 if TYPE_CHECKING:
-    from ._client import AsyncToolAuth
+    from .._client import AsyncToolAuth
 
 __all__ = ["ConnectionRequest", "wait_for_account"]
 

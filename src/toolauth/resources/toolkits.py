@@ -6,13 +6,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ._exceptions import ConfigurationError
-from ._models import AuthScheme
-from ._sync import sync_wrapped
-from .catalog import OAuth2SchemeSpec, ToolkitDefinition
+from .._exceptions import ConfigurationError
+from .._models import AuthScheme
+from .._sync import sync_wrapped
+from ..catalog import OAuth2SchemeSpec, ToolkitDefinition
 
 if TYPE_CHECKING:
-    from ._client import AsyncToolAuth
+    from .._client import AsyncToolAuth
 
 __all__ = ["Toolkits", "metadata_urls"]
 

@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from ._exceptions import ConnectionRequiredError, NotFoundError, TokenRefreshError
-from ._models import ConnectedAccount, ConnectionStatus, utcnow
-from .auth.templates import render
-from .catalog import OAuth2SchemeSpec
-from .oauth.calls import refresh_tokens, revoke_token
-from .oauth.tokens import TokenSet
+from .._exceptions import ConnectionRequiredError, NotFoundError, TokenRefreshError
+from .._models import ConnectedAccount, ConnectionStatus, utcnow
+from ..catalog import OAuth2SchemeSpec
+from ..catalog.templates import render
+from .calls import refresh_tokens, revoke_token
+from .tokens import TokenSet
 
 if TYPE_CHECKING:
-    from ._client import AsyncToolAuth
+    from .._client import AsyncToolAuth
 
 __all__ = ["TokenManager"]
 
@@ -144,7 +144,7 @@ class TokenManager:
                 "unsupported", f"{account.toolkit} account {account.id} has no refresh token; "
                 "the user must reconnect when the access token expires.", retryable=False,
             )  # fmt: skip
-        from ._connect_flow import ConnectFlow
+        from ..connect.flow import ConnectFlow
 
         config = await self._client.auth_configs.get(account.auth_config_id)
         client_id, client_secret = ConnectFlow(self._client)._oauth_app(config)
@@ -233,7 +233,7 @@ class TokenManager:
         spec = self._spec(account)
         if spec is None or spec.revocation_url is None or not account.credentials:
             return False
-        from ._connect_flow import ConnectFlow
+        from ..connect.flow import ConnectFlow
 
         config = await self._client.auth_configs.get(account.auth_config_id)
         try:

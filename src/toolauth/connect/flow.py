@@ -18,10 +18,9 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import SecretStr
 
-from ._callbacks import with_query
-from ._connected_accounts import split_fields
-from ._exceptions import ConflictError, OAuthError, ToolAuthError, ValidationError
-from ._models import (
+from .._callbacks import with_query
+from .._exceptions import ConflictError, OAuthError, ToolAuthError, ValidationError
+from .._models import (
     AuthConfig,
     ConnectedAccount,
     ConnectionLink,
@@ -29,14 +28,15 @@ from ._models import (
     LinkStatus,
     utcnow,
 )
-from .auth.credentials import apply_placements, credential_values
-from .auth.templates import render
-from .catalog import ApiKeySchemeSpec, OAuth2SchemeSpec, TestRequest, ToolkitDefinition
-from .oauth.authorize import authorization_url, hash_state, new_code_verifier, new_state
-from .oauth.calls import exchange_code
+from ..auth.credentials import apply_placements, credential_values
+from ..catalog import ApiKeySchemeSpec, OAuth2SchemeSpec, TestRequest, ToolkitDefinition
+from ..catalog.templates import render
+from ..oauth.authorize import authorization_url, hash_state, new_code_verifier, new_state
+from ..oauth.calls import exchange_code
+from ..resources.connected_accounts import split_fields
 
 if TYPE_CHECKING:
-    from ._client import AsyncToolAuth
+    from .._client import AsyncToolAuth
 
 __all__ = [
     "STATE_COOKIE",

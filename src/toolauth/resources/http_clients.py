@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from ._exceptions import ConnectionRequiredError, NotFoundError, TokenRefreshError
-from ._models import ConnectedAccount, utcnow
-from .auth.credentials import apply_placements, credential_values
-from .auth.templates import render
-from .catalog import ApiKeySchemeSpec, CredentialPlacement, OAuth2SchemeSpec
+from .._exceptions import ConnectionRequiredError, NotFoundError, TokenRefreshError
+from .._models import ConnectedAccount, utcnow
+from ..auth.credentials import apply_placements, credential_values
+from ..catalog import ApiKeySchemeSpec, CredentialPlacement, OAuth2SchemeSpec
+from ..catalog.templates import render
 
 if TYPE_CHECKING:
-    from ._client import AsyncToolAuth
+    from .._client import AsyncToolAuth
 
 __all__ = ["AccountAuth", "SharedTransport", "account_http_client"]
 

@@ -9,17 +9,17 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 from pydantic import BaseModel
 
-from ._exceptions import ConfigurationError, ConnectionRequiredError, ValidationError
-from ._links import ConnectionRequest
-from ._models import AuthConfig, ConnectedAccount, ConnectionStatus, LinkStatus
-from ._sync import sync_wrapped
-from ._validation import check_user_id
+from .._exceptions import ConfigurationError, ConnectionRequiredError, ValidationError
+from .._models import AuthConfig, ConnectedAccount, ConnectionStatus, LinkStatus
+from .._sync import sync_wrapped
+from .._validation import check_user_id
+from .connection_requests import ConnectionRequest
 
 if TYPE_CHECKING:
     import httpx
 
-    from ._client import AsyncToolAuth
-    from .tools import ToolSpec
+    from .._client import AsyncToolAuth
+    from ..tools import ToolSpec
 
 __all__ = ["ResumeMode", "Session", "ToolkitConnection"]
 
@@ -237,7 +237,7 @@ class Session:
         account = await self.account(slug)
         if account is None:
             raise ConnectionRequiredError(slug)
-        from ._http_auth import account_http_client
+        from .http_clients import account_http_client
 
         return await account_http_client(self._client, account)
 
@@ -252,6 +252,6 @@ class Session:
         """LangChain tools for this session: the toolkits' tools (all the session's toolkits,
         or ``toolkits``; only the names in ``tools`` when given), your own ``extra`` tools, and
         the meta tool(s). They work with ``ainvoke`` and ``invoke``."""
-        from .langchain import session_tools
+        from ..langchain import session_tools
 
         return session_tools(self, toolkits=toolkits, names=tools, extra=extra, meta=meta_tools)

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._exceptions import NotFoundError, ValidationError
-from ._ids import new_id
-from ._models import AuthConfig, AuthConfigType, AuthScheme, utcnow
-from ._sync import sync_wrapped
-from ._validation import check_credentials, check_scopes, check_text
-from .catalog import OAuth2SchemeSpec
+from .._exceptions import NotFoundError, ValidationError
+from .._ids import new_id
+from .._models import AuthConfig, AuthConfigType, AuthScheme, utcnow
+from .._sync import sync_wrapped
+from .._validation import check_credentials, check_scopes, check_text
+from ..catalog import OAuth2SchemeSpec
 
 if TYPE_CHECKING:
-    from ._client import AsyncToolAuth
+    from .._client import AsyncToolAuth
 
 __all__ = ["AuthConfigs"]
 

@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-from ._callbacks import check_callback_url
-from ._exceptions import ConflictError, NotFoundError, ValidationError
-from ._ids import new_id
-from ._links import ConnectionRequest, wait_for_account
-from ._models import (
+from .._callbacks import check_callback_url
+from .._exceptions import ConflictError, NotFoundError, ValidationError
+from .._ids import new_id
+from .._models import (
     AuthScheme,
     ConnectedAccount,
     ConnectionLink,
@@ -22,15 +21,16 @@ from ._models import (
     LinkStatus,
     utcnow,
 )
-from ._sync import sync_wrapped
-from ._validation import check_credentials, check_text, check_user_id
-from .catalog import ApiKeySchemeSpec, OAuth2SchemeSpec
-from .store import AccountFilter
+from .._sync import sync_wrapped
+from .._validation import check_credentials, check_text, check_user_id
+from ..catalog import ApiKeySchemeSpec, OAuth2SchemeSpec
+from ..store import AccountFilter
+from .connection_requests import ConnectionRequest, wait_for_account
 
 if TYPE_CHECKING:
     import httpx
 
-    from ._client import AsyncToolAuth
+    from .._client import AsyncToolAuth
 
 __all__ = ["ConnectedAccounts"]
 
@@ -332,7 +332,7 @@ class ConnectedAccounts:
     async def http_client(self, id: str) -> httpx.AsyncClient:
         """An ``httpx.AsyncClient`` on the toolkit's API whose requests carry this account's
         credentials, refreshed before they expire and once after a 401."""
-        from ._http_auth import account_http_client
+        from .http_clients import account_http_client
 
         return await account_http_client(self._client, await self.get(id))
 
