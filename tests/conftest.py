@@ -165,6 +165,13 @@ async def backend(request: pytest.FixtureRequest, home: Path) -> AsyncIterator[B
 
 
 @pytest.fixture
+def extra_env() -> dict[str, str]:
+    """More TOOLAUTH_* settings for ``connect``/``settings``/``ta`` (timeouts, delays): a test
+    overrides it with ``@pytest.mark.parametrize("extra_env", [{...}])``."""
+    return {}
+
+
+@pytest.fixture
 def store_env() -> dict[str, str]:
     """TOOLAUTH_* variables choosing the store of ``connect``/``settings``/``ta``: none here
     (SQLite in ``home``). A directory whose tests run on every backend overrides it with
@@ -218,10 +225,11 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(home: Path, store_env: dict[str, str]) -> Settings:
+def settings(home: Path, store_env: dict[str, str], extra_env: dict[str, str]) -> Settings:
     return make_settings(
         home,
         **store_env,
+        **extra_env,
         TOOLAUTH_GITHUB_CLIENT_ID="managed-github-id",
         TOOLAUTH_GITHUB_CLIENT_SECRET="managed-github-secret-SENTINEL",
     )
@@ -257,12 +265,16 @@ class Connect:
 
 @pytest.fixture
 async def connect(
-    home: Path, provider: tuple[DemoProvider, str], store_env: dict[str, str]
+    home: Path,
+    provider: tuple[DemoProvider, str],
+    store_env: dict[str, str],
+    extra_env: dict[str, str],
 ) -> AsyncIterator[Connect]:
     demo, provider_url = provider
     env = {
         "TOOLAUTH_HOME": str(home),
         **store_env,
+        **extra_env,
         "TOOLAUTH_DEMO_PROVIDER_URL": provider_url,
         "TOOLAUTH_DEMO_CLIENT_ID": DEMO_CLIENT_ID,
         "TOOLAUTH_DEMO_CLIENT_SECRET": DEMO_CLIENT_SECRET,

@@ -7,7 +7,7 @@ from starlette.routing import Route
 
 from toolauth import AuthScheme, ConfigurationError
 from toolauth.connect.serving import serve_app
-from toolauth.resources.toolkits import metadata_urls
+from toolauth.oauth.discovery import metadata_urls
 
 
 def test_metadata_urls_follow_rfc8414_and_oidc():

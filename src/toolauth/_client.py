@@ -10,13 +10,17 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ._exceptions import ConfigurationError
+from ._http import HttpPool
 from ._keys import key_file_path, load_keyring, uses_key_file
-from ._loops import HomeLoop
-from ._settings import Settings
+from ._loop import HomeLoop
+from ._settings import ConnectUrls, Settings
 from .catalog import Catalog
+from .oauth.refresh import TokenManager
 from .resources.auth_configs import AuthConfigs
 from .resources.connected_accounts import ConnectedAccounts
-from .resources.sessions import Session
+from .resources.connection_requests import Waiter
+from .resources.http_clients import AccountClients
+from .resources.sessions import ResumeMode, Session
 from .resources.toolkits import Toolkits
 from .store import Store, display_url, open_store, store_class
 
@@ -24,8 +28,6 @@ if TYPE_CHECKING:
     import httpx
 
     from .connect.flow import ConnectFlow
-    from .oauth.refresh import TokenManager
-    from .resources.http_clients import SharedTransport
 
 __all__ = ["AsyncToolAuth"]
 
@@ -50,6 +52,7 @@ class AsyncToolAuth:
         base_url: the connect app's public URL (``TOOLAUTH_BASE_URL``).
         settings: a full :class:`Settings`; the other arguments override it.
         catalog: the toolkit catalog (default: the shipped definitions).
+        transport: an ``httpx`` transport for every call toolauth makes (tests, proxies).
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class AsyncToolAuth:
         allowed_callback_origins: Sequence[str] | None = None,
         settings: Settings | None = None,
         catalog: Catalog | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         overrides: dict[str, Any] = {
             "database_url": database_url,
@@ -74,21 +78,37 @@ class AsyncToolAuth:
         }
         if settings is None:
             settings = Settings.from_env(**overrides)
-        self.settings = settings.with_overrides(**overrides)
-        self.catalog = catalog if catalog is not None else Catalog()
-        self.toolkits = Toolkits(self)
-        self.auth_configs = AuthConfigs(self)
-        self.connected_accounts = ConnectedAccounts(self)
-        self._tokens: TokenManager | None = None
-        self._connect_flow: ConnectFlow | None = None
-        self.home = HomeLoop()
+        self._settings = settings = settings.with_overrides(**overrides)
+        self.catalog = catalog = catalog if catalog is not None else Catalog()
+        self.urls = urls = ConnectUrls(settings)
+        self._home = loop = HomeLoop()
+        self._http = http = HttpPool(timeout=settings.http_timeout, transport=transport)
         self._store: Store | None = None
-        self._http: httpx.AsyncClient | None = None
-        self._api_transport: SharedTransport | None = None
-        # auth config id -> (toolkit definition, credential placements); a config's scheme
-        # never changes, so this only goes stale when the definition is replaced.
-        self._placements: dict[str, tuple[Any, tuple[Any, ...]]] = {}
         self._open_lock: anyio.Lock | None = None
+        self._closed = False
+        store = self.store
+        self.toolkits = Toolkits(catalog=catalog, http=http, home=loop)
+        self.auth_configs = AuthConfigs(store=store, settings=settings, catalog=catalog, home=loop)
+        self.tokens = TokenManager(
+            store=store, settings=settings, urls=urls, catalog=catalog, http=http,
+            auth_config=self.auth_configs.get,
+        )  # fmt: skip
+        self._clients = AccountClients(
+            store=store, settings=settings, urls=urls, catalog=catalog, http=http,
+            tokens=self.tokens, auth_config=self.auth_configs.get,
+        )  # fmt: skip
+        self._waiter = Waiter(store=store, settings=settings, home=loop)
+        self.connected_accounts = ConnectedAccounts(
+            store=store, settings=settings, urls=urls, catalog=catalog,
+            auth_configs=self.auth_configs, tokens=self.tokens, clients=self._clients,
+            waiter=self._waiter,
+        )  # fmt: skip
+        self._connect_flow: ConnectFlow | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The client's settings (fixed for its lifetime; make a new client to change them)."""
+        return self._settings
 
     def __repr__(self) -> str:
         return f"AsyncToolAuth(database_url={display_url(self.settings.database_url)!r})"
@@ -103,7 +123,7 @@ class AsyncToolAuth:
         async with self._open_lock:
             if self._store is None:
                 self._store = await self._open_store()
-                self.home.claim()
+                self._home.claim()
         return self._store
 
     async def _open_store(self) -> Store:
@@ -130,55 +150,49 @@ class AsyncToolAuth:
         return store
 
     @property
-    def api_transport(self) -> httpx.AsyncBaseTransport:
-        """The connection pool that every account's API client shares (closed with us)."""
-        if self._api_transport is None:
-            import httpx
-
-            from .resources.http_clients import SharedTransport
-
-            self._api_transport = SharedTransport(
-                httpx.AsyncHTTPTransport(limits=httpx.Limits(max_keepalive_connections=20))
-            )
-        return self._api_transport
-
-    @property
     def http(self) -> httpx.AsyncClient:
         """The client's own HTTP client for provider calls (token, discovery, revocation)."""
-        if self._http is None:
-            import httpx  # loaded on first use: `import toolauth` stays light
-
-            self._http = httpx.AsyncClient(
-                timeout=httpx.Timeout(10.0, connect=5.0),
-                headers={"User-Agent": "toolauth"},
-                follow_redirects=False,
-            )
-        return self._http
-
-    @property
-    def tokens(self) -> TokenManager:
-        """Refresh and revocation of OAuth tokens (loaded on first use)."""
-        if self._tokens is None:
-            from .oauth.refresh import TokenManager
-
-            self._tokens = TokenManager(self)
-        return self._tokens
+        return self._http.client
 
     @property
     def connect_flow(self) -> ConnectFlow:
         """The steps of connect links, for the connect app (loaded on first use)."""
         if self._connect_flow is None:
-            from .connect.flow import ConnectFlow
+            from .connect.flow import ConnectFlow  # loads httpx and authlib: on first use
 
-            self._connect_flow = ConnectFlow(self)
+            self._connect_flow = ConnectFlow(
+                store=self.store, settings=self._settings, urls=self.urls,
+                catalog=self.catalog, http=self._http,
+            )  # fmt: skip
         return self._connect_flow
 
     # sessions -----------------------------------------------------------------------------
-    def create(self, user_id: str, **options: Any) -> Session:
+    def create(
+        self,
+        user_id: str,
+        *,
+        toolkits: Sequence[str] | None = None,
+        auth_configs: dict[str, str] | None = None,
+        connected_accounts: dict[str, str] | None = None,
+        resume: ResumeMode = "wait",
+        callback_url: str | None = None,
+        wait_timeout: float = 600.0,
+        manage_connections_tool_name: str = "COMPOSIO_MANAGE_CONNECTIONS",
+        wait_tool_name: str | None = "COMPOSIO_WAIT_FOR_CONNECTIONS",
+    ) -> Session:
         """A :class:`Session` for ``user_id``: ``toolkits=[...]``, ``auth_configs={toolkit:
         ac_id}``, ``connected_accounts={toolkit: ca_id}``, ``resume="wait"|"interrupt"|
         "return"``, ``callback_url=``, ``wait_timeout=``."""
-        return Session(self, user_id, **options)
+        return Session(
+            user_id, store=self.store, urls=self.urls, catalog=self.catalog,
+            configs=self.auth_configs, accounts=self.connected_accounts,
+            clients=self._clients, home=self._home, account_cache=self._settings.account_cache,
+            toolkits=toolkits, auth_configs=auth_configs,
+            connected_accounts=connected_accounts, resume=resume,
+            callback_url=callback_url, wait_timeout=wait_timeout,
+            manage_connections_tool_name=manage_connections_tool_name,
+            wait_tool_name=wait_tool_name,
+        )  # fmt: skip
 
     # the connect app --------------------------------------------------------------------
     def asgi_app(self) -> Any:
@@ -208,12 +222,7 @@ class AsyncToolAuth:
 
     async def aclose(self) -> None:
         store, self._store = self._store, None
-        http, self._http = self._http, None
-        if http is not None:
-            await http.aclose()
-        transport, self._api_transport = self._api_transport, None
-        if transport is not None:
-            await transport.close()
+        await self._http.aclose()
         if store is not None:
             await store.close()
 

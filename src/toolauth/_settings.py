@@ -8,6 +8,14 @@
 | ``TOOLAUTH_BASE_URL`` | ``http://127.0.0.1:8765`` (the connect app's public URL) |
 | ``TOOLAUTH_LINK_TTL`` | ``600`` seconds |
 | ``TOOLAUTH_ALLOWED_CALLBACK_ORIGINS`` | empty: loopback origins only |
+| ``TOOLAUTH_REFRESH_MARGIN`` | ``60`` seconds before expiry (at most half the token's life) |
+| ``TOOLAUTH_HTTP_TIMEOUT`` | ``10`` seconds for calls to providers (token, discovery, revoke) |
+| ``TOOLAUTH_API_TIMEOUT`` | ``30`` seconds for tool calls to toolkit APIs |
+| ``TOOLAUTH_REFRESH_LEASE`` | ``30`` seconds one process may hold an account's refresh |
+| ``TOOLAUTH_REFRESH_RETRY_DELAYS`` | ``0.2,0.5,1`` s between retries while a provider is down |
+| ``TOOLAUTH_WATCH_INTERVAL`` | ``0.01`` seconds between SQLite change checks while someone waits |
+| ``TOOLAUTH_SQLITE_BUSY_TIMEOUT`` | ``10`` seconds a SQLite write waits for the lock |
+| ``TOOLAUTH_ACCOUNT_CACHE`` | ``1`` second an account read may be reused while nothing changed |
 | ``TOOLAUTH_<TOOLKIT>_CLIENT_ID`` / ``_CLIENT_SECRET`` | the OAuth app of managed auth configs |
 """
 
@@ -23,7 +31,7 @@ from pydantic import SecretStr
 
 from ._exceptions import ConfigurationError
 
-__all__ = ["Settings"]
+__all__ = ["ConnectUrls", "Settings"]
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8765"
 
@@ -33,9 +41,20 @@ def _float(environ: Mapping[str, str], name: str, default: float) -> float:
     if raw is None or raw == "":
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
         raise ConfigurationError(f"{name}={raw!r} is not a number of seconds.") from None
+    return value
+
+
+def _floats(environ: Mapping[str, str], name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    parts = [p.strip() for p in raw.split(",") if p.strip()]
+    return tuple(_float({name: p}, name, 0.0) for p in parts)
 
 
 @dataclass(frozen=True)
@@ -51,6 +70,13 @@ class Settings:
     link_ttl: float = 600.0
     refresh_margin: float = 60.0
     allowed_callback_origins: tuple[str, ...] = ()
+    http_timeout: float = 10.0
+    api_timeout: float = 30.0
+    refresh_lease: float = 30.0
+    refresh_retry_delays: tuple[float, ...] = (0.2, 0.5, 1.0)
+    watch_interval: float = 0.01
+    sqlite_busy_timeout: float = 10.0
+    account_cache: float = 1.0
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -70,6 +96,13 @@ class Settings:
             link_ttl=_float(env, "TOOLAUTH_LINK_TTL", 600.0),
             refresh_margin=_float(env, "TOOLAUTH_REFRESH_MARGIN", 60.0),
             allowed_callback_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+            http_timeout=_float(env, "TOOLAUTH_HTTP_TIMEOUT", 10.0),
+            api_timeout=_float(env, "TOOLAUTH_API_TIMEOUT", 30.0),
+            refresh_lease=_float(env, "TOOLAUTH_REFRESH_LEASE", 30.0),
+            refresh_retry_delays=_floats(env, "TOOLAUTH_REFRESH_RETRY_DELAYS", (0.2, 0.5, 1.0)),
+            watch_interval=_float(env, "TOOLAUTH_WATCH_INTERVAL", 0.01),
+            sqlite_busy_timeout=_float(env, "TOOLAUTH_SQLITE_BUSY_TIMEOUT", 10.0),
+            account_cache=_float(env, "TOOLAUTH_ACCOUNT_CACHE", 1.0),
             environ=env,
         )
         return settings.with_overrides(**overrides)
@@ -85,6 +118,8 @@ class Settings:
             given.setdefault("base_url_explicit", True)
         if "allowed_callback_origins" in given:
             given["allowed_callback_origins"] = tuple(given["allowed_callback_origins"])
+        if "refresh_retry_delays" in given:
+            given["refresh_retry_delays"] = tuple(given["refresh_retry_delays"])
         settings = replace(self, **given)
         return replace(settings, base_url=settings.base_url.rstrip("/"))
 
@@ -101,8 +136,7 @@ class Settings:
     @property
     def url_variables(self) -> dict[str, str]:
         """Values for ``{placeholders}`` in catalog URLs."""
-        demo = self.demo_provider_url or f"{self.base_url}/demo"
-        return {"base_url": self.base_url, "demo_provider_url": demo.rstrip("/")}
+        return url_variables(self, self.base_url)
 
     def managed_oauth_app(self, toolkit: str) -> tuple[str, SecretStr]:
         """The managed OAuth app for ``toolkit``, or an error naming the variables to set."""
@@ -116,3 +150,42 @@ class Settings:
                 "auth_configs.create(..., type='use_custom_auth', credentials={...})."
             )
         return client_id, SecretStr(client_secret)
+
+
+def url_variables(settings: Settings, base_url: str) -> dict[str, str]:
+    """Values for ``{placeholders}`` in catalog URLs, with the connect app at ``base_url``."""
+    demo = settings.demo_provider_url or f"{base_url}/demo"
+    return {"base_url": base_url, "demo_provider_url": demo.rstrip("/")}
+
+
+class ConnectUrls:
+    """Where the connect app is reachable: ``settings.base_url``, or, when that was not set
+    explicitly, the URL the app is being served at (``ta.serve()``, the demo)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._served: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        if self._served is not None and not self._settings.base_url_explicit:
+            return self._served
+        return self._settings.base_url
+
+    def serving_at(self, url: str | None) -> None:
+        """Record the URL the connect app is served at (``None`` when it stops)."""
+        self._served = url.rstrip("/") if url is not None else None
+
+    def link(self, link_id: str) -> str:
+        """The public URL of connect link ``link_id``."""
+        return f"{self.base_url}/link/{link_id}"
+
+    @property
+    def redirect_uri(self) -> str:
+        """The OAuth redirect URI (RFC 6749 §3.1.2) of this deployment."""
+        return f"{self.base_url}/oauth/callback"
+
+    @property
+    def variables(self) -> dict[str, str]:
+        """Values for ``{placeholders}`` in catalog URLs."""
+        return url_variables(self._settings, self.base_url)

@@ -1,25 +1,22 @@
 """The synchronous API: a thin layer that drives the async core on a private event loop.
 
-Nothing here copies the async code. ``ToolAuth`` owns one daemon thread running an anyio
-``BlockingPortal``; every coroutine method of the wrapped objects runs there, so loop-bound
-things (the store's connection, locks, the connect server) never cross threads. Objects that
-have coroutine methods of their own (resources, connection requests, sessions) come back
-wrapped the same way; plain values come back as they are.
+Nothing here copies the async code. ``ToolAuth`` owns a :class:`~toolauth._loop.HomeLoop` in a
+daemon thread; every coroutine method of the wrapped objects runs there, so loop-bound things
+(the store's connection, locks, the connect server) never cross threads. Objects that have
+coroutine methods of their own (resources, connection requests, sessions) come back wrapped
+the same way; plain values come back as they are.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import threading
 import weakref
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-import anyio
-from anyio.from_thread import BlockingPortal
+from ._loop import HomeLoop
 
 __all__ = ["SyncProxy", "ToolAuth", "sync_wrapped"]
 
@@ -33,40 +30,7 @@ def sync_wrapped(cls: type[T]) -> type[T]:
     return cls
 
 
-class _LoopThread:
-    """An event loop in a daemon thread, reachable through a blocking portal."""
-
-    def __init__(self) -> None:
-        self._ready = threading.Event()
-        self._portal: BlockingPortal | None = None
-        self._thread = threading.Thread(target=self._run, name="toolauth-sync", daemon=True)
-        self._thread.start()
-        self._ready.wait()
-
-    def _run(self) -> None:
-        anyio.run(self._main)
-
-    async def _main(self) -> None:
-        async with BlockingPortal() as portal:
-            self._portal = portal
-            self._ready.set()
-            await portal.sleep_until_stopped()
-
-    def call(self, func: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-        if self._portal is None:
-            raise RuntimeError("This ToolAuth client is closed.")
-        if threading.current_thread() is self._thread:
-            raise RuntimeError("A sync toolauth method was called from toolauth's own loop.")
-        return self._portal.call(functools.partial(func, *args, **kwargs))
-
-    def stop(self) -> None:
-        portal, self._portal = self._portal, None
-        if portal is not None and self._thread.is_alive():
-            portal.call(portal.stop)
-            self._thread.join(timeout=5)
-
-
-def _wrap(value: Any, loop: _LoopThread) -> Any:
+def _wrap(value: Any, loop: HomeLoop) -> Any:
     if type(value) in _WRAP:
         return SyncProxy(value, loop)
     if isinstance(value, list) and value and type(value[0]) in _WRAP:
@@ -77,7 +41,7 @@ def _wrap(value: Any, loop: _LoopThread) -> Any:
 class SyncProxy:
     """The sync face of an async object: coroutine methods block until done."""
 
-    def __init__(self, target: Any, loop: _LoopThread) -> None:
+    def __init__(self, target: Any, loop: HomeLoop) -> None:
         object.__setattr__(self, "_target", target)
         object.__setattr__(self, "_loop", loop)
 
@@ -124,7 +88,7 @@ class ToolAuth(SyncProxy):
     ) -> None:
         from ._client import AsyncToolAuth
 
-        loop = _LoopThread()
+        loop = HomeLoop.in_thread("toolauth-sync")
 
         async def build() -> AsyncToolAuth:
             return AsyncToolAuth(
@@ -150,10 +114,7 @@ class ToolAuth(SyncProxy):
 
     def serve(self, *, host: str = "127.0.0.1", port: int = 0) -> Any:
         """Run the connect app in the background; ``with ta.serve(port=0) as url: ...``."""
-        portal = self._loop._portal
-        if portal is None:
-            raise RuntimeError("This ToolAuth client is closed.")
-        return portal.wrap_async_context_manager(self._target.serve(host=host, port=port))
+        return self._loop.enter(self._target.serve(host=host, port=port))
 
     def close(self) -> None:
         """Close the store and stop the private loop. Also runs at interpreter exit."""
@@ -174,7 +135,7 @@ class ToolAuth(SyncProxy):
         return repr(self._target).replace("AsyncToolAuth", "ToolAuth", 1)
 
 
-def _shutdown(client: Any, loop: _LoopThread) -> None:
+def _shutdown(client: Any, loop: HomeLoop) -> None:
     try:
         loop.call(client.aclose)
     finally:

@@ -180,7 +180,7 @@ async def mounted(
     async with AsyncToolAuth(settings=settings) as ta:
         parent = Starlette(routes=[Mount("/toolauth", app=ta.asgi_app())])
         async with serve_app(parent) as url:
-            ta.settings = ta.settings.with_overrides(base_url=f"{url}/toolauth")
+            ta.urls.serving_at(f"{url}/toolauth")  # where the parent app serves it
             demo.register_client(
                 DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, [f"{url}/toolauth/oauth/callback"]
             )

@@ -10,7 +10,13 @@ import pytest
 from tests.conftest import Connect
 from tests.flows.support import db_bytes, query_of, snapshot
 from tests.helpers import Browser
-from toolauth import ConflictError, ConnectionTimeoutError, ValidationError
+from toolauth import (
+    AsyncToolAuth,
+    ConflictError,
+    ConnectionTimeoutError,
+    Settings,
+    ValidationError,
+)
 from toolauth._models import ConnectionStatus, LinkStatus
 
 
@@ -120,8 +126,14 @@ async def test_a_callback_url_that_is_not_allowed_is_refused(connect: Connect, u
 
 
 async def test_an_allowed_callback_origin_receives_the_user(connect: Connect) -> None:
-    ta = connect.ta
-    ta.settings = ta.settings.with_overrides(allowed_callback_origins=["https://app.example.com"])
+    # The same deployment, with the app's origin allowed (TOOLAUTH_ALLOWED_CALLBACK_ORIGINS).
+    env = {**connect.env, "TOOLAUTH_ALLOWED_CALLBACK_ORIGINS": "https://app.example.com"}
+    settings = Settings.from_env(env, base_url=connect.base_url)
+    async with AsyncToolAuth(settings=settings) as ta:
+        await _callback_to_allowed_origin(ta)
+
+
+async def _callback_to_allowed_origin(ta: AsyncToolAuth) -> None:
     config = await ta.auth_configs.create("demo")
     req = await ta.connected_accounts.link(
         "alice-user", config.id, callback_url="https://app.example.com/done?from=chat"

@@ -13,7 +13,6 @@ from datetime import timedelta
 import httpx
 import pytest
 
-import toolauth.oauth.refresh
 from tests.children import Child
 from tests.conftest import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from tests.helpers import Browser
@@ -28,6 +27,7 @@ from toolauth import (
 from toolauth._models import ConnectedAccount, utcnow
 
 FAST_RETRIES = (0.05, 0.1, 0.15)
+FAST = {"TOOLAUTH_REFRESH_RETRY_DELAYS": "0.05,0.1,0.15"}
 
 
 async def _account(connect, user: str = "u1", *, expires_in: float = 3600):
@@ -280,18 +280,16 @@ async def test_invalid_grant_seen_by_other_waiters_is_not_sent_again(connect):
 # -- provider outages ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fault", ["500", "timeout"])
-async def test_provider_outage_is_retried_with_backoff_and_changes_nothing(
-    connect, monkeypatch, caplog, fault
-):
+@pytest.mark.parametrize(
+    ("fault", "extra_env"),
+    # "timeout": the provider answers after 1 s; the client gives up after 0.2 s.
+    [("500", FAST), ("timeout", {**FAST, "TOOLAUTH_HTTP_TIMEOUT": "0.2"})],
+)
+async def test_provider_outage_is_retried_with_backoff_and_changes_nothing(connect, caplog, fault):
     caplog.set_level(logging.DEBUG)
     ta, demo = connect.ta, connect.provider
-    monkeypatch.setattr(toolauth.oauth.refresh, "RETRY_DELAYS", FAST_RETRIES)
     if fault == "timeout":
-        # The provider answers after 1 s; the client gives up after 0.2 s. (The client's
-        # provider timeout has no setting; a short-timeout httpx client stands in.)
         demo.config.fault_delay = 1.0
-        ta._http = httpx.AsyncClient(timeout=0.2)
     account, _ = await _account(connect)
     await _expire(connect, account.id)
     before = await ta.connected_accounts.get(account.id)
@@ -324,14 +322,11 @@ async def test_provider_outage_is_retried_with_backoff_and_changes_nothing(
         async with await ta.connected_accounts.http_client(account.id) as client:
             assert (await client.get("/me")).status_code == 200
         assert demo.stats.refresh_requests == attempts + 1
-    else:
-        await ta._http.aclose()
-        ta._http = None
 
 
-async def test_concurrent_calls_during_an_outage_share_one_series_of_attempts(connect, monkeypatch):
+@pytest.mark.parametrize("extra_env", [FAST])
+async def test_concurrent_calls_during_an_outage_share_one_series_of_attempts(connect):
     ta, demo = connect.ta, connect.provider
-    monkeypatch.setattr(toolauth.oauth.refresh, "RETRY_DELAYS", FAST_RETRIES)
     account, _ = await _account(connect)
     await _expire(connect, account.id)
     demo.config.token_endpoint_fault = "500"
@@ -345,12 +340,13 @@ async def test_concurrent_calls_during_an_outage_share_one_series_of_attempts(co
     assert time.monotonic() - started < 5
 
 
-async def test_a_slow_refresh_keeps_its_lease(connect, monkeypatch):
+@pytest.mark.parametrize(  # a retry delay longer than the lease
+    "extra_env", [{"TOOLAUTH_REFRESH_LEASE": "0.3", "TOOLAUTH_REFRESH_RETRY_DELAYS": "0.4"}]
+)
+async def test_a_slow_refresh_keeps_its_lease(connect):
     """Retries that outlast the lease renew it, so no other process can take over and spend
     the same refresh token."""
     ta, demo = connect.ta, connect.provider
-    monkeypatch.setattr(toolauth.oauth.refresh, "LEASE_SECONDS", 0.3)
-    monkeypatch.setattr(toolauth.oauth.refresh, "RETRY_DELAYS", (0.4,))  # longer than the lease
     account, _ = await _account(connect)
     await _expire(connect, account.id)
     demo.config.token_endpoint_fault = "500"
@@ -367,12 +363,10 @@ async def test_a_slow_refresh_keeps_its_lease(connect, monkeypatch):
     assert demo.stats.refresh_requests == 2
 
 
-async def test_outage_before_expiry_keeps_using_the_still_valid_token(
-    connect, backend, monkeypatch
-):
+@pytest.mark.parametrize("extra_env", [FAST])
+async def test_outage_before_expiry_keeps_using_the_still_valid_token(connect, backend):
     """An early refresh that fails does not fail a call the current token can still make."""
     ta, demo = connect.ta, connect.provider
-    monkeypatch.setattr(toolauth.oauth.refresh, "RETRY_DELAYS", FAST_RETRIES)
     account, _ = await _account(connect, expires_in=30)
     # Issued an hour ago, valid 30 s more: inside the refresh margin.
     issued = (utcnow() - timedelta(hours=1)).isoformat()

@@ -33,7 +33,6 @@ import pytest
 from langchain_core.callbacks import AsyncCallbackHandler
 from pydantic import BaseModel
 
-import toolauth.oauth.refresh
 from tests.conftest import make_settings
 from tests.flows.support import basic_toolkit, bearer_toolkit, db_bytes
 from tests.helpers import Browser, hidden_fields
@@ -217,8 +216,7 @@ class World:
 
 
 @pytest.fixture
-async def world(home: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
-    monkeypatch.setattr(toolauth.oauth.refresh, "RETRY_DELAYS", (0.01, 0.02, 0.03))
+async def world(home: Path) -> AsyncIterator[World]:
     capture = Capture()
     client_secret = "cs-SENTINEL-" + base64.urlsafe_b64encode(bytes(range(9, 27))).decode()
     with capture.installed():
@@ -227,6 +225,7 @@ async def world(home: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Wo
             settings = make_settings(
                 home,
                 TOOLAUTH_DEMO_PROVIDER_URL=provider_url,
+                TOOLAUTH_REFRESH_RETRY_DELAYS="0.01,0.02,0.03",
                 TOOLAUTH_DEMO_CLIENT_ID=CLIENT_ID,
                 TOOLAUTH_DEMO_CLIENT_SECRET=client_secret,
             )

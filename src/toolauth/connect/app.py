@@ -16,7 +16,8 @@ from starlette.routing import Route
 from starlette.types import Message
 
 from .._exceptions import ToolAuthError
-from .flow import (
+from .pages import STYLESHEET, render_form, render_page
+from .steps import (
     CSRF_COOKIE,
     Cookie,
     KeyForm,
@@ -25,7 +26,6 @@ from .flow import (
     Step,
     state_cookie_name,
 )
-from .pages import STYLESHEET, render_form, render_page
 
 if TYPE_CHECKING:
     from .._client import AsyncToolAuth

@@ -8,7 +8,7 @@ from importlib import resources
 
 import jinja2
 
-from .flow import KeyForm, Page
+from .steps import KeyForm, Page
 
 __all__ = ["STYLESHEET", "render_form", "render_page"]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .serving import serve_app
@@ -35,10 +34,8 @@ async def serve_client(client: AsyncToolAuth, *, host: str, port: int) -> AsyncI
     client's links point at this server while it runs."""
     await client.store()  # open (and migrate) before the first request arrives
     async with serve_app(client.asgi_app(), host=host, port=port) as url:
-        before = client.settings
-        if not before.base_url_explicit:
-            client.settings = replace(before, base_url=url)
+        client.urls.serving_at(url)
         try:
             yield url
         finally:
-            client.settings = before
+            client.urls.serving_at(None)

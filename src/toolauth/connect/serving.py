@@ -17,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import uvicorn
+
+from .._loop import HomeLoop
 
 __all__ = ["serve_app", "serve_app_in_thread"]
 
@@ -140,15 +141,6 @@ async def serve_app(
             raise
 
 
-class _ThreadState:
-    def __init__(self) -> None:
-        self.ready = threading.Event()
-        self.url: str | None = None
-        self.error: BaseException | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.stop: asyncio.Event | None = None
-
-
 @contextlib.contextmanager
 def serve_app_in_thread(
     app: Any,
@@ -160,41 +152,13 @@ def serve_app_in_thread(
     """Serve an ASGI app from sync code: its own event loop in a daemon thread.
 
     Same arguments and errors as `serve_app`. Yields the base URL; on exit the server stops
-    and the thread is joined.
+    and the thread ends.
     """
-    state = _ThreadState()
-
-    async def main() -> None:
-        state.loop = asyncio.get_running_loop()
-        state.stop = asyncio.Event()
-        async with serve_app(app, host=host, port=port, shutdown_timeout=shutdown_timeout) as url:
-            state.url = url
-            state.ready.set()
-            await state.stop.wait()
-
-    def run() -> None:
-        try:
-            asyncio.run(main())
-        except BaseException as exc:  # reported to the calling thread
-            state.error = exc
-        finally:
-            state.ready.set()
-
-    thread = threading.Thread(target=run, name=f"toolauth-serve {host}:{port}", daemon=True)
-    thread.start()
-    state.ready.wait()
-    if state.url is None:
-        thread.join()
-        assert state.error is not None
-        raise state.error
-
+    home = HomeLoop.in_thread(f"toolauth-serve {host}:{port}")
     try:
-        yield state.url
+        with home.enter(
+            serve_app(app, host=host, port=port, shutdown_timeout=shutdown_timeout)
+        ) as url:
+            yield url
     finally:
-        loop, stop = state.loop, state.stop
-        if loop is not None and stop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop already ended
-                loop.call_soon_threadsafe(stop.set)
-        thread.join()
-    if state.error is not None:
-        raise state.error
+        home.stop()

@@ -139,7 +139,7 @@ class DemoApp:
         """Serve at ``base_url``: links, redirect URIs and the callback page are built on it."""
         base_url = base_url.rstrip("/")
         self.base_url = base_url
-        self.ta.settings = self.ta.settings.with_overrides(base_url=base_url)
+        self.ta.urls.serving_at(base_url)
         register_clients(self.provider, base_url)
         self.chat.start(base_url)
 

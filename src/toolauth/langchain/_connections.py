@@ -1,6 +1,6 @@
 """The meta tool's work: check toolkits, hand out connect links, wait or interrupt.
 
-Runs on the caller's loop; every call into the core goes through the client's home loop.
+Runs on the caller's loop; the session's methods hop onto the client's loop themselves.
 """
 
 from __future__ import annotations
@@ -63,16 +63,11 @@ def _instruction_link(name: str, url: str) -> str:
     )
 
 
-async def _authorize(session: Session, toolkit: str, reinitiate: bool) -> ConnectionRequest:
-    home = session._client.home
-    return await home.run(session.authorize, toolkit, reinitiate=reinitiate)
-
-
 async def connection_required(session: Session, toolkit: str, emit: Emit) -> dict[str, Any]:
     """What a toolkit tool returns when the user has not connected its toolkit yet."""
-    name = session._client.catalog.get(toolkit).name
+    name = session.toolkit(toolkit).name
     try:
-        req = await _authorize(session, toolkit, False)
+        req = await session.authorize(toolkit)
     except ToolAuthError as exc:
         return _entry(toolkit, "failed", error_message=exc.message, instruction=(
             f"{name} cannot be connected right now: {exc.message}"
@@ -81,7 +76,7 @@ async def connection_required(session: Session, toolkit: str, emit: Emit) -> dic
         return _entry(toolkit, "active", connected_account_id=req.connected_account_id,
                       instruction=f"{name} is connected now; call the tool again.")  # fmt: skip
     await emit(link_payload(req, name))
-    config_id = await session._client.home.run(_config_id_of, session, req.connected_account_id)
+    config_id = req.auth_config_id
     return {
         **_entry(
             toolkit, "initiated", redirect_url=req.redirect_url,
@@ -104,13 +99,12 @@ async def manage(
     interrupt: Callable[[dict[str, Any]], Any] | None = None,
 ) -> dict[str, Any]:
     """Check each toolkit; link the missing ones; then wait, interrupt or return."""
-    client = session._client
     slugs = [session.check_toolkit(t) for t in dict.fromkeys(toolkits)]  # ValidationError lists
     entries: dict[str, dict[str, Any]] = {}
     requests: dict[str, ConnectionRequest] = {}
     for slug in slugs:
-        name = client.catalog.get(slug).name
-        conn = await client.home.run(session.connection, slug)
+        name = session.toolkit(slug).name
+        conn = await session.connection(slug)
         if conn.has_active_connection and not reinitiate_all:
             entries[slug] = _entry(
                 slug, "active", connected_account_id=conn.connected_account_id,
@@ -118,7 +112,9 @@ async def manage(
             )  # fmt: skip
             continue
         try:
-            req = await _authorize(session, slug, reinitiate_all and conn.has_active_connection)
+            req = await session.authorize(
+                slug, reinitiate=reinitiate_all and conn.has_active_connection
+            )
         except ToolAuthError as exc:
             entries[slug] = _entry(
                 slug,
@@ -127,7 +123,7 @@ async def manage(
                 instruction=f"{name} cannot be connected: {exc.message}",
             )
             continue  # fmt: skip
-        config_id = await client.home.run(_config_id_of, session, req.connected_account_id)
+        config_id = req.auth_config_id
         if req.redirect_url is None:
             entries[slug] = _entry(
                 slug, "active", connected_account_id=req.connected_account_id,
@@ -142,13 +138,13 @@ async def manage(
             was_reinitiated=bool(reinitiate_all and conn.has_active_connection),
         )  # fmt: skip
     for slug, req in requests.items():
-        await emit(link_payload(req, client.catalog.get(slug).name))
+        await emit(link_payload(req, session.toolkit(slug).name))
     if requests and mode == "wait":
         await _wait_all(session, requests, entries)
     elif requests and mode == "interrupt":
         assert interrupt is not None
         answers = {
-            slug: _ask(interrupt, link_payload(req, client.catalog.get(slug).name), req)
+            slug: _ask(interrupt, link_payload(req, session.toolkit(slug).name), req)
             for slug, req in requests.items()
         }  # pauses the graph at the first link with no answer yet
         for slug in requests:  # resumed: see where each one stands now
@@ -172,19 +168,14 @@ def _ask(interrupt: Callable[[dict[str, Any]], Any], payload: dict[str, Any],
     return answer
 
 
-async def _config_id_of(session: Session, account_id: str) -> str:
-    return (await session._client.connected_accounts.get(account_id)).auth_config_id
-
-
 async def _wait_all(
     session: Session, requests: dict[str, ConnectionRequest], entries: dict[str, dict[str, Any]]
 ) -> None:
-    client = session._client
 
     async def wait_one(slug: str, req: ConnectionRequest) -> None:
-        name = client.catalog.get(slug).name
+        name = session.toolkit(slug).name
         try:
-            account = await client.home.run(req.wait_for_connection, session.wait_timeout)
+            account = await req.wait_for_connection(session.wait_timeout)
         except ConnectionTimeoutError:
             entries[slug]["instruction"] = (
                 f"The user has not connected {name} yet. Remind them of the link "
@@ -211,9 +202,8 @@ async def _wait_all(
 async def _refresh_entry(
     session: Session, slug: str, entries: dict[str, dict[str, Any]], answer: Any = None
 ) -> None:
-    client = session._client
-    conn = await client.home.run(session.connection, slug)
-    name = client.catalog.get(slug).name
+    conn = await session.connection(slug)
+    name = session.toolkit(slug).name
     # The answer resume_when_connected gave: a failed flow is reported as failed even though
     # this re-run of the tool already holds a fresh link for the next try.
     failed = isinstance(answer, dict) and answer.get("status") in ("FAILED", "EXPIRED", "INACTIVE")

@@ -46,9 +46,7 @@ async def resume_when_connected(
 
     async def wait(account_id: str) -> None:
         try:
-            await client.home.run(
-                client.connected_accounts.wait_for_connection, account_id, timeout=timeout
-            )
+            await client.connected_accounts.wait_for_connection(account_id, timeout=timeout)
             outcomes[account_id] = {"status": "ACTIVE", "connected_account_id": account_id}
         except ConnectionFailedError as exc:
             outcomes[account_id] = {"status": exc.status, "connected_account_id": account_id,

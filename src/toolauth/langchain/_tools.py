@@ -10,10 +10,8 @@ result as the artifact), recoverable failures as ``ToolException`` with
 import asyncio
 import json
 from collections.abc import Iterable
-from contextlib import ExitStack
 from typing import Any, Literal
 
-import anyio
 from langchain_core.callbacks import (
     AsyncCallbackManagerForToolRun,
     CallbackManagerForToolRun,
@@ -111,10 +109,9 @@ class ToolkitTool(_SessionTool):
 
     async def _logic(self, args: dict[str, Any], emit: Emit) -> tuple[str, Any]:
         session, spec = self.session, self.spec
-        home = session._client.home
         try:
             parsed = spec.args_schema.model_validate(args)
-            result = await home.run(_call, session, spec, parsed)
+            result = await session.execute(spec, parsed)
         except ToolApiError as exc:
             raise ToolException(exc.message) from None
         except ToolAuthError as exc:
@@ -123,11 +120,6 @@ class ToolkitTool(_SessionTool):
             needed = await connection_required(session, spec.toolkit, emit)
             return _dump(needed), needed
         return _dump(result), result
-
-
-async def _call(session: Session, spec: ToolSpec, args: BaseModel) -> Any:
-    async with await session.client(spec.toolkit) as client:
-        return await spec.run(client, args)
 
 
 class ManageConnectionsInput(BaseModel):
@@ -188,55 +180,19 @@ class WaitForConnectionsTool(_SessionTool):
     args_schema: type[BaseModel] = WaitForConnectionsInput
 
     async def _logic(self, args: dict[str, Any], emit: Emit) -> tuple[str, Any]:
-        session = self.session
+        mode = args.get("mode", "all")
         try:
-            slugs = [session.check_toolkit(t) for t in args.get("toolkits") or []]
-            result = await session._client.home.run(
-                _wait_for, session, slugs, args.get("mode", "all")
-            )
+            now = await self.session.wait_for_connections(args.get("toolkits") or [], mode=mode)
         except ToolAuthError as exc:
             raise ToolException(exc.message) from None
+        results = [
+            {"toolkit": s, "status": c.status, "has_active_connection": c.has_active_connection,
+             "connected_account_id": c.connected_account_id, "redirect_url": c.redirect_url}
+            for s, c in now.items()
+        ]  # fmt: skip
+        all_active = all(c.has_active_connection for c in now.values())
+        result = {"results": results, "all_active": all_active}
         return _dump(result), result
-
-
-async def _wait_for(session: Session, slugs: list[str], mode: str) -> dict[str, Any]:
-    store = await session._client.store()
-
-    async def states() -> dict[str, Any]:
-        return {slug: await session.connection(slug) for slug in slugs}
-
-    def finished(now: dict[str, Any]) -> bool:
-        if mode == "any" and any(c.has_active_connection for c in now.values()):
-            return True
-        return all(c.status != "initiated" for c in now.values())
-
-    now = await states()
-    ids = [c.connected_account_id for c in now.values() if c.connected_account_id]
-    with ExitStack() as stack:
-        bells = [stack.enter_context(store.changes.subscribe(i)) for i in ids]
-        async with store.watching():
-            with anyio.move_on_after(session.wait_timeout):
-                while not finished(now) and bells:
-                    await _first_ring(bells)
-                    now = await states()
-    results = [
-        {"toolkit": s, "status": c.status, "has_active_connection": c.has_active_connection,
-         "connected_account_id": c.connected_account_id, "redirect_url": c.redirect_url}
-        for s, c in now.items()
-    ]  # fmt: skip
-    return {"results": results, "all_active": all(c.has_active_connection for c in now.values())}
-
-
-async def _first_ring(bells: list[Any]) -> None:
-    """Return when any of the bells rings."""
-    async with anyio.create_task_group() as group:
-
-        async def ring(bell: Any) -> None:
-            await bell.wait()
-            group.cancel_scope.cancel()
-
-        for bell in bells:
-            group.start_soon(ring, bell)
 
 
 def _manage_description(session: Session) -> str:

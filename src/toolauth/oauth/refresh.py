@@ -13,34 +13,48 @@ import logging
 import os
 import secrets
 import weakref
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import anyio
 
 from .._exceptions import ConnectionRequiredError, NotFoundError, TokenRefreshError
-from .._models import ConnectedAccount, ConnectionStatus, utcnow
-from ..catalog import OAuth2SchemeSpec
+from .._http import HttpPool
+from .._models import AuthConfig, ConnectedAccount, ConnectionStatus, utcnow
+from .._settings import ConnectUrls, Settings
+from ..catalog import Catalog, OAuth2SchemeSpec
 from ..catalog.templates import render
-from .calls import refresh_tokens, revoke_token
-from .tokens import TokenSet
+from .client_app import oauth_app
 
 if TYPE_CHECKING:
-    from .._client import AsyncToolAuth
+    from ..store import Store
+    from .tokens import TokenSet
 
 __all__ = ["TokenManager"]
 
 log = logging.getLogger("toolauth.tokens")
 
-LEASE_SECONDS = 30.0
-RETRY_DELAYS = (0.2, 0.5, 1.0)  # after a provider outage: three more tries, then give up
-
 
 class TokenManager:
     """Keeps OAuth accounts' access tokens fresh."""
 
-    def __init__(self, client: AsyncToolAuth) -> None:
-        self._client = client
+    def __init__(
+        self,
+        *,
+        store: Callable[[], Awaitable[Store]],
+        settings: Settings,
+        urls: ConnectUrls,
+        catalog: Catalog,
+        http: HttpPool,
+        auth_config: Callable[[str], Awaitable[AuthConfig]],
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._urls = urls
+        self._catalog = catalog
+        self._http = http
+        self._auth_config = auth_config
         self._locks: weakref.WeakValueDictionary[str, anyio.Lock] = weakref.WeakValueDictionary()
         # The last refresh that failed on a provider outage, per account:
         # (when, error code, description).
@@ -49,14 +63,14 @@ class TokenManager:
         self.refresh_requests = 0  # token endpoint calls made by this process (for benchmarks)
 
     def _spec(self, account: ConnectedAccount) -> OAuth2SchemeSpec | None:
-        return self._client.catalog.get(account.toolkit).oauth2()
+        return self._catalog.get(account.toolkit).oauth2()
 
     def needs_refresh(self, account: ConnectedAccount) -> bool:
         """True when the access token expires within the margin (at most half its life)."""
         if account.expires_at is None or "refresh_token" not in account.credentials:
             return False
         lifetime = (account.expires_at - account.updated_at).total_seconds()
-        margin = min(self._client.settings.refresh_margin, max(lifetime, 0) / 2)
+        margin = min(self._settings.refresh_margin, max(lifetime, 0) / 2)
         return account.expires_at - utcnow() <= timedelta(seconds=margin)
 
     async def refresh(self, account: ConnectedAccount, *, force: bool = False) -> ConnectedAccount:
@@ -85,7 +99,7 @@ class TokenManager:
             return fresh
 
     async def _reread(self, account_id: str) -> ConnectedAccount:
-        store = await self._client.store()
+        store = await self._store()
         current = await store.get_account(account_id)
         if current is None:
             raise NotFoundError("connected account", account_id)
@@ -104,15 +118,16 @@ class TokenManager:
             raise ConnectionRequiredError(current.toolkit, current.id, current.status.value)
 
     async def _refresh_locked(self, seen: ConnectedAccount, *, force: bool) -> ConnectedAccount:
-        store = await self._client.store()
+        store = await self._store()
         current = await self._reread(seen.id)
         if self._done(seen, current, force):
             return current
         self._check_active(current)
         with store.changes.subscribe(seen.id) as bell:
             async with store.watching():
-                deadline = anyio.current_time() + LEASE_SECONDS + 5
-                while not await store.try_refresh_lease(seen.id, self._owner, LEASE_SECONDS):
+                lease = self._settings.refresh_lease
+                deadline = anyio.current_time() + lease + 5
+                while not await store.try_refresh_lease(seen.id, self._owner, lease):
                     # Another process is refreshing: its write rings the bell. A holder that
                     # died lets its lease lapse, so look again now and then.
                     with anyio.move_on_after(1.0):
@@ -144,27 +159,27 @@ class TokenManager:
                 "unsupported", f"{account.toolkit} account {account.id} has no refresh token; "
                 "the user must reconnect when the access token expires.", retryable=False,
             )  # fmt: skip
-        from ..connect.flow import ConnectFlow
+        from .calls import refresh_tokens  # needs httpx: loaded on the first refresh
 
-        config = await self._client.auth_configs.get(account.auth_config_id)
-        client_id, client_secret = ConnectFlow(self._client)._oauth_app(config)
-        token_url = render(spec.token_url, self._client.settings.url_variables, what="token_url")
-        store = await self._client.store()
+        app = oauth_app(await self._auth_config(account.auth_config_id), self._settings)
+        token_url = render(spec.token_url, self._urls.variables, what="token_url")
+        store = await self._store()
         tokens: TokenSet | None = None
         error: TokenRefreshError | None = None
-        for delay in (0.0, *RETRY_DELAYS):
+        for delay in (0.0, *self._settings.refresh_retry_delays):
             if delay:
                 await anyio.sleep(delay)
                 # Slow attempts can outlast the lease: renew it, or another process would
                 # take it and spend the same (rotating) refresh token. Lost it: stop here.
-                if not await store.try_refresh_lease(account.id, self._owner, LEASE_SECONDS):
+                lease = self._settings.refresh_lease
+                if not await store.try_refresh_lease(account.id, self._owner, lease):
                     break
             self.refresh_requests += 1
             try:
                 tokens = await refresh_tokens(
-                    self._client.http, token_url,
-                    refresh_token=refresh_token.get_secret_value(), client_id=client_id,
-                    client_secret=client_secret, auth_method=spec.token_endpoint_auth_method,
+                    self._http.client, token_url,
+                    refresh_token=refresh_token.get_secret_value(), client_id=app.client_id,
+                    client_secret=app.client_secret, auth_method=spec.token_endpoint_auth_method,
                     token_path=spec.token_path,
                 )  # fmt: skip
                 break
@@ -213,7 +228,7 @@ class TokenManager:
                 update={"status": ConnectionStatus.EXPIRED, "status_reason": reason}
             )
 
-        store = await self._client.store()
+        store = await self._store()
         current = await store.modify(ConnectedAccount, account.id, apply)
         if current.is_active:
             return current
@@ -233,21 +248,20 @@ class TokenManager:
         spec = self._spec(account)
         if spec is None or spec.revocation_url is None or not account.credentials:
             return False
-        from ..connect.flow import ConnectFlow
+        from .calls import revoke_token  # needs httpx: loaded on the first revocation
 
-        config = await self._client.auth_configs.get(account.auth_config_id)
         try:
-            client_id, client_secret = ConnectFlow(self._client)._oauth_app(config)
+            app = oauth_app(await self._auth_config(account.auth_config_id), self._settings)
         except Exception:
             return False
-        url = render(spec.revocation_url, self._client.settings.url_variables, what="revocation")
+        url = render(spec.revocation_url, self._urls.variables, what="revocation")
         revoked = False
         for hint in ("refresh_token", "access_token"):
             token = account.credentials.get(hint)
             if token is not None:
                 revoked |= await revoke_token(
-                    self._client.http, url, token=token.get_secret_value(), token_type_hint=hint,
-                    client_id=client_id, client_secret=client_secret,
+                    self._http.client, url, token=token.get_secret_value(), token_type_hint=hint,
+                    client_id=app.client_id, client_secret=app.client_secret,
                     auth_method=spec.token_endpoint_auth_method,
                 )  # fmt: skip
         return revoked

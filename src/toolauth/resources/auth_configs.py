@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from .._exceptions import NotFoundError, ValidationError
 from .._ids import new_id
+from .._loop import HomeLoop, on_home_loop
 from .._models import AuthConfig, AuthConfigType, AuthScheme, utcnow
+from .._settings import Settings
 from .._sync import sync_wrapped
 from .._validation import check_credentials, check_scopes, check_text
-from ..catalog import OAuth2SchemeSpec
-
-if TYPE_CHECKING:
-    from .._client import AsyncToolAuth
+from ..catalog import Catalog, OAuth2SchemeSpec
+from ..store import Store
 
 __all__ = ["AuthConfigs"]
 
@@ -25,9 +25,20 @@ _UNSET: Any = object()
 class AuthConfigs:
     """Create, read, update, enable, disable and delete auth configs."""
 
-    def __init__(self, client: AsyncToolAuth) -> None:
-        self._client = client
+    def __init__(
+        self,
+        *,
+        store: Callable[[], Awaitable[Store]],
+        settings: Settings,
+        catalog: Catalog,
+        home: HomeLoop,
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._catalog = catalog
+        self._home = home
 
+    @on_home_loop
     async def create(
         self,
         toolkit: str,
@@ -44,7 +55,7 @@ class AuthConfigs:
         ``_CLIENT_SECRET``; custom ones carry their own ``credentials``. Scopes default to the
         catalog's.
         """
-        definition = self._client.catalog.get(toolkit)
+        definition = self._catalog.get(toolkit)
         kind = AuthConfigType.parse(type, field="type")
         scheme = (
             definition.default_scheme
@@ -68,7 +79,7 @@ class AuthConfigs:
                     field="credentials",
                 )
             if is_oauth:
-                self._client.settings.managed_oauth_app(definition.slug)  # clear error if unset
+                self._settings.managed_oauth_app(definition.slug)  # clear error if unset
             secrets = {}
         else:
             keys = _OAUTH_APP_KEYS if is_oauth else ()
@@ -93,25 +104,28 @@ class AuthConfigs:
             updated_at=now,
             credentials=secrets,
         )
-        store = await self._client.store()
+        store = await self._store()
         await store.create_auth_config(config)
         return config
 
+    @on_home_loop
     async def get(self, id: str) -> AuthConfig:
-        store = await self._client.store()
+        store = await self._store()
         config = await store.get_auth_config(id)
         if config is None:
             raise NotFoundError("auth config", id)
         return config
 
+    @on_home_loop
     async def list(
         self, *, toolkit: str | None = None, enabled: bool | None = None
     ) -> list[AuthConfig]:
         """Auth configs, oldest first; only one toolkit's, or only enabled ones, when asked."""
-        store = await self._client.store()
-        slug = self._client.catalog.get(toolkit).slug if toolkit is not None else None
+        store = await self._store()
+        slug = self._catalog.get(toolkit).slug if toolkit is not None else None
         return await store.list_auth_configs(toolkit=slug, enabled=enabled)
 
+    @on_home_loop
     async def update(
         self,
         id: str,
@@ -132,7 +146,7 @@ class AuthConfigs:
             changes["enabled"] = enabled
         if scopes is not _UNSET:
             changes["scopes"] = check_scopes(scopes)
-        catalog = self._client.catalog
+        catalog = self._catalog
 
         def apply(current: AuthConfig) -> AuthConfig:
             update = dict(changes)
@@ -153,18 +167,21 @@ class AuthConfigs:
                 update["credentials"] = {**current.credentials, **given}
             return current.model_copy(update=update)
 
-        store = await self._client.store()
+        store = await self._store()
         return await store.modify(AuthConfig, id, apply)
 
+    @on_home_loop
     async def enable(self, id: str) -> AuthConfig:
         return await self.update(id, enabled=True)
 
+    @on_home_loop
     async def disable(self, id: str) -> AuthConfig:
         """Stop new connections through this config; existing accounts keep working."""
         return await self.update(id, enabled=False)
 
+    @on_home_loop
     async def delete(self, id: str, *, force: bool = False) -> None:
         """Delete a config. One that still has accounts needs ``force=True`` (which deletes
         them too) — otherwise ``ConflictError`` says so and nothing changes."""
-        store = await self._client.store()
+        store = await self._store()
         await store.delete_auth_config(id, with_accounts=force)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-
-from pydantic import SecretStr
 
 from .._callbacks import check_callback_url
 from .._exceptions import ConflictError, NotFoundError, ValidationError
 from .._ids import new_id
+from .._loop import on_home_loop
 from .._models import (
     AuthScheme,
     ConnectedAccount,
@@ -21,16 +19,19 @@ from .._models import (
     LinkStatus,
     utcnow,
 )
+from .._settings import ConnectUrls, Settings
 from .._sync import sync_wrapped
 from .._validation import check_credentials, check_text, check_user_id
-from ..catalog import ApiKeySchemeSpec, OAuth2SchemeSpec
-from ..store import AccountFilter
-from .connection_requests import ConnectionRequest, wait_for_account
+from ..auth.fields import split_fields
+from ..catalog import ApiKeySchemeSpec, Catalog, OAuth2SchemeSpec
+from ..oauth.refresh import TokenManager
+from ..store import AccountFilter, Store
+from .auth_configs import AuthConfigs
+from .connection_requests import ConnectionRequest, Waiter
+from .http_clients import AccountClients
 
 if TYPE_CHECKING:
     import httpx
-
-    from .._client import AsyncToolAuth
 
 __all__ = ["ConnectedAccounts"]
 
@@ -63,55 +64,41 @@ def _expiry(expires_in: object, expires_at: object) -> datetime | None:
     return expires_at
 
 
-def split_fields(
-    spec: ApiKeySchemeSpec, values: dict[str, Any]
-) -> tuple[dict[str, SecretStr], dict[str, str]]:
-    """Check the user's values against the scheme's fields; (secret values, plain values)."""
-    known = {f.name: f for f in spec.fields}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ValidationError(
-            f"Unknown field(s) {unknown}; this scheme takes {sorted(known)}.", field=unknown[0]
-        )
-    secrets: dict[str, SecretStr] = {}
-    plain: dict[str, str] = {}
-    for name, field in known.items():
-        raw = values.get(name)
-        if isinstance(raw, SecretStr):
-            raw = raw.get_secret_value()
-        raw = raw.strip() if isinstance(raw, str) else raw
-        if raw in (None, ""):
-            if field.required:
-                raise ValidationError(f"{field.label} is required.", field=name)
-            continue
-        if not isinstance(raw, str):
-            raise ValidationError(f"{field.label} must be text.", field=name)
-        if field.pattern and not re.fullmatch(field.pattern, raw):
-            hint = f" It should look like {field.placeholder}." if field.placeholder else ""
-            raise ValidationError(
-                f"{field.label} does not have the expected format.{hint}", field=name
-            )
-        if field.secret:
-            secrets[name] = SecretStr(raw)
-        else:
-            plain[name] = raw
-    return secrets, plain
-
-
 @sync_wrapped
 class ConnectedAccounts:
     """List, read, import, enable, disable and delete connected accounts."""
 
-    def __init__(self, client: AsyncToolAuth) -> None:
-        self._client = client
+    def __init__(
+        self,
+        *,
+        store: Callable[[], Awaitable[Store]],
+        settings: Settings,
+        urls: ConnectUrls,
+        catalog: Catalog,
+        auth_configs: AuthConfigs,
+        tokens: TokenManager,
+        clients: AccountClients,
+        waiter: Waiter,
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._urls = urls
+        self._catalog = catalog
+        self._auth_configs = auth_configs
+        self._tokens = tokens
+        self._clients = clients
+        self._waiter = waiter
+        self._home = waiter.home
 
+    @on_home_loop
     async def get(self, id: str) -> ConnectedAccount:
-        store = await self._client.store()
+        store = await self._store()
         account = await store.get_account(id)
         if account is None:
             raise NotFoundError("connected account", id)
         return account
 
+    @on_home_loop
     async def list(
         self,
         *,
@@ -130,8 +117,8 @@ class ConnectedAccounts:
             statuses = [ConnectionStatus.parse(s, field="status") for s in many]
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise ValidationError("limit must be a positive whole number.", field="limit")
-        slug = self._client.catalog.get(toolkit).slug if toolkit is not None else None
-        store = await self._client.store()
+        slug = self._catalog.get(toolkit).slug if toolkit is not None else None
+        store = await self._store()
         return await store.list_accounts(
             AccountFilter(
                 user_id=user_id,
@@ -143,6 +130,7 @@ class ConnectedAccounts:
             )
         )
 
+    @on_home_loop
     async def create(
         self,
         user_id: str,
@@ -158,12 +146,12 @@ class ConnectedAccounts:
         ``expires_at``. To have the user connect, use a connect link instead.
         """
         user_id = check_user_id(user_id)
-        config = await self._client.auth_configs.get(auth_config_id)
+        config = await self._auth_configs.get(auth_config_id)
         if not config.enabled:
             raise ConflictError(
                 f"Auth config {config.id} is disabled; enable it to connect new accounts."
             )
-        definition = self._client.catalog.get(config.toolkit)
+        definition = self._catalog.get(config.toolkit)
         spec = definition.scheme(config.auth_scheme)
         if not isinstance(credentials, Mapping):
             raise ValidationError(
@@ -197,7 +185,7 @@ class ConnectedAccounts:
             updated_at=now,
             credentials=secrets,
         )
-        store = await self._client.store()
+        store = await self._store()
         await store.create_account(account)
         return account
 
@@ -212,27 +200,31 @@ class ConnectedAccounts:
                 )
             return current.model_copy(update={"status": status, "status_reason": reason})
 
-        store = await self._client.store()
+        store = await self._store()
         return await store.modify(ConnectedAccount, id, apply)
 
+    @on_home_loop
     async def enable(self, id: str) -> ConnectedAccount:
         """Make a disabled (INACTIVE) account ACTIVE again."""
         return await self._set_status(id, ConnectionStatus.ACTIVE, None)
 
+    @on_home_loop
     async def disable(self, id: str) -> ConnectedAccount:
         """Mark the account INACTIVE: tools stop using it; its credentials are kept."""
         return await self._set_status(id, ConnectionStatus.INACTIVE, "disabled by the app")
 
+    @on_home_loop
     async def delete(self, id: str) -> None:
         """Delete the account and its credentials, revoking its token at the provider first
         when the toolkit has a revocation endpoint (RFC 7009)."""
         account = await self.get(id)
-        await self._client.tokens.revoke(account)
-        store = await self._client.store()
+        await self._tokens.revoke(account)
+        store = await self._store()
         if not await store.delete_account(id):
             raise NotFoundError("connected account", id)
 
     # connect links -----------------------------------------------------------------------
+    @on_home_loop
     async def link(
         self,
         user_id: str,
@@ -252,7 +244,7 @@ class ConnectedAccounts:
         """
         user_id = check_user_id(user_id)
         label = check_text(label, field="label") if label is not None else None
-        settings = self._client.settings
+        settings = self._settings
         if callback_url is not None:
             callback_url = check_callback_url(
                 callback_url,
@@ -262,12 +254,12 @@ class ConnectedAccounts:
         lifetime = settings.link_ttl if ttl is None else ttl
         if not isinstance(lifetime, (int, float)) or not 0 < lifetime <= 86_400:
             raise ValidationError("ttl must be between 0 and 86400 seconds.", field="ttl")
-        config = await self._client.auth_configs.get(auth_config_id)
+        config = await self._auth_configs.get(auth_config_id)
         if not config.enabled:
             raise ConflictError(
                 f"Auth config {config.id} is disabled; enable it to connect new accounts."
             )
-        spec = self._client.catalog.get(config.toolkit).scheme(config.auth_scheme)
+        spec = self._catalog.get(config.toolkit).scheme(config.auth_scheme)
         if not isinstance(spec, (OAuth2SchemeSpec, ApiKeySchemeSpec)):
             raise ValidationError(
                 f"{config.auth_scheme.value} accounts cannot be connected through a link.",
@@ -275,7 +267,7 @@ class ConnectedAccounts:
             )
         if isinstance(spec, OAuth2SchemeSpec) and config.is_managed:
             settings.managed_oauth_app(config.toolkit)  # a clear error now, not on the page
-        store = await self._client.store()
+        store = await self._store()
         mine = [
             a
             for a in await store.list_accounts(
@@ -285,7 +277,7 @@ class ConnectedAccounts:
         ]
         active = next((a for a in mine if a.is_active), None)
         if active is not None and not reinitiate:
-            return ConnectionRequest(self._client, active, None)
+            return ConnectionRequest(active, None, urls=self._urls, waiter=self._waiter)
         now = utcnow()
         target = active or (mine[0] if mine else None)
         if target is None:
@@ -319,24 +311,25 @@ class ConnectedAccounts:
             raise ConflictError("Could not open a link; the account kept changing. Try again.")
         if not created:
             account = await self.get(opened.connected_account_id)
-        return ConnectionRequest(self._client, account, opened)
+        return ConnectionRequest(account, opened, urls=self._urls, waiter=self._waiter)
 
+    @on_home_loop
     async def wait_for_connection(
         self, id: str, *, timeout: float | None = None
     ) -> ConnectedAccount:
         """Wait until account ``id`` is ACTIVE (returned) or has failed
         (``ConnectionFailedError``); ``ConnectionTimeoutError`` after ``timeout`` seconds
         (default: the remaining lifetime of its pending link)."""
-        return await wait_for_account(self._client, id, timeout=timeout)
+        return await self._waiter.wait(id, timeout=timeout)
 
+    @on_home_loop
     async def http_client(self, id: str) -> httpx.AsyncClient:
         """An ``httpx.AsyncClient`` on the toolkit's API whose requests carry this account's
         credentials, refreshed before they expire and once after a 401."""
-        from .http_clients import account_http_client
+        return await self._clients.client(await self.get(id))
 
-        return await account_http_client(self._client, await self.get(id))
-
+    @on_home_loop
     async def refresh(self, id: str) -> ConnectedAccount:
         """Refresh the account's OAuth tokens now (once, however many callers ask at once)."""
         account = await self.get(id)
-        return await self._client.tokens.refresh(account, force=True)
+        return await self._tokens.refresh(account, force=True)

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import anyio
 
 from .._exceptions import ConnectionFailedError, ConnectionTimeoutError, NotFoundError
+from .._loop import HomeLoop, on_home_loop
 from .._models import ConnectedAccount, ConnectionLink, ConnectionStatus, LinkStatus, utcnow
+from .._settings import ConnectUrls, Settings
 from .._sync import sync_wrapped
+from ..store import Store
 
-if TYPE_CHECKING:
-    from .._client import AsyncToolAuth
-
-__all__ = ["ConnectionRequest", "wait_for_account"]
+__all__ = ["ConnectionRequest", "Waiter"]
 
 _ENDED = (ConnectionStatus.FAILED, ConnectionStatus.EXPIRED, ConnectionStatus.INACTIVE)
 
@@ -35,11 +35,18 @@ class ConnectionRequest:
     """
 
     def __init__(
-        self, client: AsyncToolAuth, account: ConnectedAccount, link: ConnectionLink | None
+        self,
+        account: ConnectedAccount,
+        link: ConnectionLink | None,
+        *,
+        urls: ConnectUrls,
+        waiter: Waiter,
     ) -> None:
-        self._client = client
         self._account = account
         self._link = link
+        self._urls = urls
+        self._waiter = waiter
+        self._home = waiter.home
 
     @property
     def id(self) -> str | None:
@@ -51,10 +58,14 @@ class ConnectionRequest:
         return self._account.id
 
     @property
+    def auth_config_id(self) -> str:
+        return self._account.auth_config_id
+
+    @property
     def redirect_url(self) -> str | None:
         if self._link is None:
             return None
-        return f"{self._client.settings.base_url}/link/{self._link.id}"
+        return self._urls.link(self._link.id)
 
     @property
     def expires_at(self) -> datetime | None:
@@ -73,15 +84,15 @@ class ConnectionRequest:
         """The account's status when this request was made (``wait_for_connection`` for news)."""
         return self._account.status
 
+    @on_home_loop
     async def wait_for_connection(self, timeout: float | None = None) -> ConnectedAccount:
         """Wait until the user finishes: the ACTIVE account, ``ConnectionFailedError`` if the
         flow failed, ``ConnectionTimeoutError`` after ``timeout`` seconds (default: the link's
         remaining lifetime)."""
-        if self._link is None:
-            return await self._client.connected_accounts.get(self._account.id)
-        return await wait_for_account(
-            self._client, self._account.id, timeout=timeout, link_id=self._link.id
-        )
+        return await self._waiter.wait(
+            self._account.id, timeout=timeout, link_id=self._link.id if self._link else None,
+            pending=self._link is not None,
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         return (
@@ -110,43 +121,63 @@ def _verdict(account: ConnectedAccount, link: ConnectionLink | None) -> Connecte
     return None
 
 
-async def wait_for_account(
-    client: AsyncToolAuth,
-    account_id: str,
-    *,
-    timeout: float | None = None,
-    link_id: str | None = None,
-) -> ConnectedAccount:
-    """Wait, push-based, until the account (or the link) reaches an end state."""
-    store = await client.store()
-    if timeout is None:
-        link = await store.get_link(link_id) if link_id else await store.latest_link(account_id)
-        if link is not None and link.status is LinkStatus.PENDING:
-            timeout = max(0.0, (link.expires_at - utcnow()).total_seconds())
-        else:
-            timeout = client.settings.link_ttl
+class Waiter:
+    """Waits, push-based, until an account (or its link) reaches an end state."""
 
-    async def read() -> tuple[ConnectedAccount, ConnectionLink | None]:
-        found = await store.get_account(account_id)
-        if found is None:
-            raise NotFoundError("connected account", account_id)
-        return found, await store.get_link(link_id) if link_id else None
+    def __init__(
+        self, *, store: Callable[[], Awaitable[Store]], settings: Settings, home: HomeLoop
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self.home = home
 
-    with store.changes.subscribe(account_id) as bell:
-        async with store.watching():
-            with anyio.move_on_after(timeout if timeout is not None else math.inf):
-                account, link = await read()
-                while True:
-                    done = _verdict(account, link)
-                    if done is not None:
-                        return done
-                    changed = await bell.wait()
-                    if changed is None:  # a change we were not shown (another process): read
-                        account, link = await read()
-                        continue
-                    for model in changed:  # rows committed here: the newest version wins
-                        if isinstance(model, ConnectedAccount) and model.id == account.id:
-                            account = model if model.version > account.version else account
-                        elif isinstance(model, ConnectionLink) and link and model.id == link.id:
-                            link = model if model.version > link.version else link
-    raise ConnectionTimeoutError(account_id, timeout)
+    async def wait(
+        self,
+        account_id: str,
+        *,
+        timeout: float | None = None,
+        link_id: str | None = None,
+        pending: bool = True,
+    ) -> ConnectedAccount:
+        """The account once ACTIVE; ``ConnectionFailedError`` when it failed;
+        ``ConnectionTimeoutError`` after ``timeout`` seconds (default: the remaining life of
+        the pending link). With ``pending=False`` (already ACTIVE when asked) it reads once."""
+        store = await self._store()
+        if not pending:
+            found = await store.get_account(account_id)
+            if found is None:
+                raise NotFoundError("connected account", account_id)
+            return found
+        if timeout is None:
+            link = await store.get_link(link_id) if link_id else await store.latest_link(account_id)
+            if link is not None and link.status is LinkStatus.PENDING:
+                timeout = max(0.0, (link.expires_at - utcnow()).total_seconds())
+            else:
+                timeout = self._settings.link_ttl
+
+        async def read() -> tuple[ConnectedAccount, ConnectionLink | None]:
+            found = await store.get_account(account_id)
+            if found is None:
+                raise NotFoundError("connected account", account_id)
+            return found, await store.get_link(link_id) if link_id else None
+
+        with store.changes.subscribe(account_id) as bell:
+            async with store.watching():
+                with anyio.move_on_after(timeout if timeout is not None else math.inf):
+                    account, link = await read()
+                    while True:
+                        done = _verdict(account, link)
+                        if done is not None:
+                            return done
+                        changed = await bell.wait()
+                        if changed is None:  # a change we were not shown (another process)
+                            account, link = await read()
+                            continue
+                        for model in changed:  # rows committed here: the newest version wins
+                            if isinstance(model, ConnectedAccount) and model.id == account.id:
+                                account = model if model.version > account.version else account
+                            elif (
+                                isinstance(model, ConnectionLink) and link and model.id == link.id
+                            ):
+                                link = model if model.version > link.version else link
+        raise ConnectionTimeoutError(account_id, timeout)

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 from pydantic import BaseModel
 
 from .._exceptions import ConfigurationError, ConnectionRequiredError, ValidationError
+from .._loop import HomeLoop, on_home_loop
 from .._models import AuthConfig, ConnectedAccount, ConnectionStatus, LinkStatus
+from .._settings import ConnectUrls
 from .._sync import sync_wrapped
 from .._validation import check_user_id
+from ..catalog import Catalog, ToolkitDefinition
+from ..store import Store
+from .auth_configs import AuthConfigs
+from .connected_accounts import ConnectedAccounts
 from .connection_requests import ConnectionRequest
+from .http_clients import AccountClients
 
 if TYPE_CHECKING:
     import httpx
 
-    from .._client import AsyncToolAuth
     from ..tools import ToolSpec
 
 __all__ = ["ResumeMode", "Session", "ToolkitConnection"]
@@ -55,9 +62,16 @@ class Session:
 
     def __init__(
         self,
-        client: AsyncToolAuth,
         user_id: str,
         *,
+        store: Callable[[], Awaitable[Store]],
+        urls: ConnectUrls,
+        catalog: Catalog,
+        configs: AuthConfigs,
+        accounts: ConnectedAccounts,
+        clients: AccountClients,
+        home: HomeLoop,
+        account_cache: float = 1.0,
         toolkits: Sequence[str] | None = None,
         auth_configs: Mapping[str, str] | None = None,
         connected_accounts: Mapping[str, str] | None = None,
@@ -67,9 +81,15 @@ class Session:
         manage_connections_tool_name: str = "COMPOSIO_MANAGE_CONNECTIONS",
         wait_tool_name: str | None = "COMPOSIO_WAIT_FOR_CONNECTIONS",
     ) -> None:
-        self._client = client
+        self._store = store
+        self._urls = urls
+        self._catalog = catalog
+        self._configs = configs
+        self._accounts = accounts
+        self._clients = clients
+        self._home = home
+        self._account_cache = account_cache
         self.user_id = check_user_id(user_id)
-        catalog = client.catalog
         self.toolkit_slugs: tuple[str, ...] | None = (
             tuple(catalog.get(t).slug for t in toolkits) if toolkits is not None else None
         )
@@ -96,7 +116,11 @@ class Session:
         """The slugs this session may use: its own list, or every toolkit in the catalog."""
         if self.toolkit_slugs is not None:
             return list(self.toolkit_slugs)
-        return self._client.catalog.slugs()
+        return self._catalog.slugs()
+
+    def toolkit(self, toolkit: str) -> ToolkitDefinition:
+        """The definition of one of this session's toolkits (its name, schemes, API)."""
+        return self._catalog.get(self.check_toolkit(toolkit))
 
     def check_toolkit(self, toolkit: str) -> str:
         """The slug of ``toolkit`` if this session may use it; otherwise an error listing them."""
@@ -110,11 +134,12 @@ class Session:
             )
         return slug
 
+    @on_home_loop
     async def auth_config(self, toolkit: str) -> AuthConfig:
         """The auth config this session connects ``toolkit`` through (a managed one is made
         on first use when the deployment has none)."""
         slug = self.check_toolkit(toolkit)
-        configs = self._client.auth_configs
+        configs = self._configs
         if slug in self._auth_configs:
             config = await configs.get(self._auth_configs[slug])
             if config.toolkit != slug:
@@ -131,10 +156,11 @@ class Session:
             found = await configs.list(toolkit=slug, enabled=True)
             return found[0] if found else await configs.create(slug)
 
+    @on_home_loop
     async def account(self, toolkit: str) -> ConnectedAccount | None:
         """The user's ACTIVE account for ``toolkit`` (the pinned one, if any), or ``None``."""
         slug = self.check_toolkit(toolkit)
-        accounts = self._client.connected_accounts
+        accounts = self._accounts
         pinned = self._pinned.get(slug)
         if pinned is not None:
             account = await accounts.get(pinned)
@@ -143,7 +169,7 @@ class Session:
                     f"connected_accounts[{slug!r}] does not belong to this session's user."
                 )
             return account if account.is_active else None
-        store = await self._client.store()
+        store = await self._store()
         generation = store.changes.generation
         cached = self._active.get(slug)
         if cached is not None and cached[1] == generation and time.monotonic() < cached[2]:
@@ -155,10 +181,11 @@ class Session:
         )  # fmt: skip
         if not found:
             return None
-        self._active[slug] = (found[0], generation, time.monotonic() + 1.0)
+        self._active[slug] = (found[0], generation, time.monotonic() + self._account_cache)
         return found[0]
 
     # the public session API ----------------------------------------------------------------
+    @on_home_loop
     async def authorize(
         self, toolkit: str, *, callback_url: str | None = None, reinitiate: bool = False
     ) -> ConnectionRequest:
@@ -166,7 +193,7 @@ class Session:
         slug = self.check_toolkit(toolkit)
         pinned = self._pinned.get(slug)
         if pinned is not None:
-            account = await self._client.connected_accounts.get(pinned)
+            account = await self._accounts.get(pinned)
             if account.user_id != self.user_id:
                 raise ConfigurationError(
                     f"connected_accounts[{slug!r}] does not belong to this session's user."
@@ -174,25 +201,27 @@ class Session:
             auth_config_id = account.auth_config_id
         else:
             auth_config_id = (await self.auth_config(slug)).id
-        return await self._client.connected_accounts.link(
+        return await self._accounts.link(
             self.user_id, auth_config_id, callback_url=callback_url or self.callback_url,
             reinitiate=reinitiate,
         )  # fmt: skip
 
+    @on_home_loop
     async def toolkits(self) -> list[ToolkitConnection]:
         """Each of the session's toolkits with its connection state for this user."""
         return [await self.connection(slug) for slug in self.available_toolkits()]
 
+    @on_home_loop
     async def connection(self, toolkit: str) -> ToolkitConnection:
         slug = self.check_toolkit(toolkit)
-        definition = self._client.catalog.get(slug)
+        definition = self._catalog.get(slug)
         active = await self.account(slug)
         pinned = self._pinned.get(slug)
         latest: list[ConnectedAccount] = []
         if active is None and pinned is not None:
-            latest = [await self._client.connected_accounts.get(pinned)]  # checked by account()
+            latest = [await self._accounts.get(pinned)]  # checked by account()
         elif active is None:
-            latest = await self._client.connected_accounts.list(
+            latest = await self._accounts.list(
                 user_id=self.user_id, toolkit=slug, auth_config_id=self._auth_configs.get(slug),
                 limit=1,
             )  # fmt: skip
@@ -209,11 +238,11 @@ class Session:
                 has_active_connection=False, auth_config_id=self._auth_configs.get(slug),
             )  # fmt: skip
         account = latest[0]
-        store = await self._client.store()
+        store = await self._store()
         link = await store.latest_link(account.id)
         redirect_url = None
         if link is not None and link.is_usable():
-            redirect_url = f"{self._client.settings.base_url}/link/{link.id}"
+            redirect_url = self._urls.link(link.id)
         status = account.status.value.lower()
         if (
             account.status is ConnectionStatus.INITIATED
@@ -228,6 +257,7 @@ class Session:
             reason=account.status_reason,
         )  # fmt: skip
 
+    @on_home_loop
     async def client(self, toolkit: str) -> httpx.AsyncClient:
         """An ``httpx.AsyncClient`` signed as this user's ACTIVE ``toolkit`` account.
 
@@ -237,9 +267,44 @@ class Session:
         account = await self.account(slug)
         if account is None:
             raise ConnectionRequiredError(slug)
-        from .http_clients import account_http_client
+        return await self._clients.client(account)
 
-        return await account_http_client(self._client, account)
+    @on_home_loop
+    async def execute(self, spec: ToolSpec, args: BaseModel) -> Any:
+        """Run a toolkit tool as this user: ``spec.run`` with a client signed as their
+        ACTIVE account (``ConnectionRequiredError`` when they have not connected)."""
+        async with await self.client(spec.toolkit) as client:
+            return await spec.run(client, args)
+
+    @on_home_loop
+    async def wait_for_connections(
+        self, toolkits: Sequence[str], *, mode: Literal["any", "all"] = "all",
+        timeout: float | None = None,
+    ) -> dict[str, ToolkitConnection]:
+        """Wait until every one (``mode="all"``) or any one (``"any"``) of ``toolkits`` is
+        connected, or none is still connecting; each toolkit's state when it returns (after
+        ``timeout`` seconds at most, default ``wait_timeout``)."""
+        slugs = [self.check_toolkit(t) for t in toolkits]
+        store = await self._store()
+
+        async def states() -> dict[str, ToolkitConnection]:
+            return {slug: await self.connection(slug) for slug in slugs}
+
+        def finished(now: dict[str, ToolkitConnection]) -> bool:
+            if mode == "any" and any(c.has_active_connection for c in now.values()):
+                return True
+            return all(c.status != "initiated" for c in now.values())
+
+        now = await states()
+        ids = [c.connected_account_id for c in now.values() if c.connected_account_id]
+        with ExitStack() as stack:
+            bells = [stack.enter_context(store.changes.subscribe(i)) for i in ids]
+            async with store.watching():
+                with anyio.move_on_after(self.wait_timeout if timeout is None else timeout):
+                    while not finished(now) and bells:
+                        await _first_ring(bells)
+                        now = await states()
+        return now
 
     def tools(
         self,
@@ -255,3 +320,15 @@ class Session:
         from ..langchain import session_tools
 
         return session_tools(self, toolkits=toolkits, names=tools, extra=extra, meta=meta_tools)
+
+
+async def _first_ring(bells: list[Any]) -> None:
+    """Return when any of the bells rings."""
+    async with anyio.create_task_group() as group:
+
+        async def ring(bell: Any) -> None:
+            await bell.wait()
+            group.cancel_scope.cancel()
+
+        for bell in bells:
+            group.start_soon(ring, bell)

@@ -1,57 +1,41 @@
-"""``ta.toolkits``: the catalog, plus discovery of OAuth servers (RFC 8414, OpenID Discovery)."""
+"""``ta.toolkits``: the catalog, plus toolkits discovered from OAuth metadata."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
-from .._exceptions import ConfigurationError
+from .._http import HttpPool
+from .._loop import HomeLoop, on_home_loop
 from .._models import AuthScheme
 from .._sync import sync_wrapped
-from ..catalog import OAuth2SchemeSpec, ToolkitDefinition
+from ..catalog import Catalog, OAuth2SchemeSpec, ToolkitDefinition
+from ..oauth.discovery import fetch_metadata
 
-if TYPE_CHECKING:
-    from .._client import AsyncToolAuth
-
-__all__ = ["Toolkits", "metadata_urls"]
-
-
-def metadata_urls(issuer: str) -> list[str]:
-    """Where an issuer's metadata may live, in the order to try them.
-
-    RFC 8414 §3.1 inserts ``/.well-known/oauth-authorization-server`` between host and path;
-    OpenID Connect Discovery 1.0 §4 appends ``/.well-known/openid-configuration``.
-    """
-    parts = urlsplit(issuer.rstrip("/"))
-    path = parts.path
-    rfc8414 = urlunsplit(
-        (parts.scheme, parts.netloc, f"/.well-known/oauth-authorization-server{path}", "", "")
-    )
-    oidc = urlunsplit(
-        (parts.scheme, parts.netloc, f"{path}/.well-known/openid-configuration", "", "")
-    )
-    return [rfc8414, oidc]
+__all__ = ["Toolkits"]
 
 
 @sync_wrapped
 class Toolkits:
     """The toolkits this client knows: ``list``, ``get``, ``register`` and ``discover``."""
 
-    def __init__(self, client: AsyncToolAuth) -> None:
-        self._client = client
+    def __init__(self, *, catalog: Catalog, http: HttpPool, home: HomeLoop) -> None:
+        self._catalog = catalog
+        self._http = http
+        self._home = home
 
     def list(self, *, category: str | None = None) -> list[ToolkitDefinition]:
-        return self._client.catalog.list(category=category)
+        return self._catalog.list(category=category)
 
     def get(self, slug: str) -> ToolkitDefinition:
-        return self._client.catalog.get(slug)
+        return self._catalog.get(slug)
 
     def register(
         self, definition: ToolkitDefinition | Mapping[str, Any], *, replace: bool = False
     ) -> ToolkitDefinition:
-        return self._client.catalog.register(definition, replace=replace)
+        return self._catalog.register(definition, replace=replace)
 
+    @on_home_loop
     async def discover(
         self,
         slug: str,
@@ -63,33 +47,7 @@ class Toolkits:
         replace: bool = False,
     ) -> ToolkitDefinition:
         """Build and register an OAUTH2 toolkit from ``issuer``'s published metadata."""
-        import httpx
-
-        http = self._client.http
-        metadata: dict[str, Any] | None = None
-        tried = []
-        for url in metadata_urls(issuer):
-            tried.append(url)
-            try:
-                response = await http.get(url, headers={"Accept": "application/json"})
-            except httpx.HTTPError as exc:
-                raise ConfigurationError(f"Cannot reach {url}: {exc.__class__.__name__}") from exc
-            if response.status_code == 200:
-                metadata = response.json()
-                break
-        if metadata is None:
-            raise ConfigurationError(
-                f"No OAuth metadata for issuer {issuer!r}; tried {', '.join(tried)}."
-            )
-        # RFC 8414 §3.3: the issuer in the metadata must be the one we asked for.
-        if str(metadata.get("issuer", "")).rstrip("/") != issuer.rstrip("/"):
-            raise ConfigurationError(
-                f"The metadata at {url} names issuer {metadata.get('issuer')!r}, not {issuer!r}; "
-                "refusing it (RFC 8414 §3.3)."
-            )
-        for field in ("authorization_endpoint", "token_endpoint"):
-            if not metadata.get(field):
-                raise ConfigurationError(f"The metadata at {url} has no {field}.")
+        metadata = await fetch_metadata(self._http.client, issuer)
         methods = metadata.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
         supported = metadata.get("scopes_supported") or []
         spec = OAuth2SchemeSpec(
@@ -113,4 +71,4 @@ class Toolkits:
             api_base_url=api_base_url or issuer,
             auth_schemes={AuthScheme.OAUTH2: spec},
         )
-        return self._client.catalog.register(definition, replace=replace)
+        return self._catalog.register(definition, replace=replace)

@@ -1,0 +1,194 @@
+"""The OAuth 2.0 steps of a connect link: the authorization request and the callback.
+
+- RFC 6749, The OAuth 2.0 Authorization Framework (§4.1 authorization code grant):
+  https://datatracker.ietf.org/doc/html/rfc6749#section-4.1
+- RFC 7636, PKCE; RFC 9207, issuer identification; RFC 9700, OAuth 2.0 security BCP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import SecretStr
+
+from .._exceptions import ConflictError, OAuthError, ToolAuthError
+from .._models import AuthConfig, ConnectionLink, utcnow
+from ..catalog import OAuth2SchemeSpec, ToolkitDefinition
+from ..catalog.templates import render
+from ..oauth.authorize import authorization_url, hash_state, new_code_verifier, new_state
+from ..oauth.calls import exchange_code
+from ..oauth.client_app import oauth_app
+from .links import LinkSteps
+from .steps import Cookie, Page, Redirect, Step, same_text, state_cookie_name
+
+__all__ = ["OAuthSteps"]
+
+# Errors at the token endpoint, or in the authorization response, that mean "the provider is
+# not answering properly right now": the link stays open for another try (RFC 6749 §4.1.2.1).
+_TRANSIENT = frozenset({"temporarily_unavailable", "server_error", "invalid_response"})
+
+
+class OAuthSteps:
+    """``GET /link/{id}`` for OAuth links, and ``GET /oauth/callback``."""
+
+    def __init__(self, links: LinkSteps) -> None:
+        self._links = links
+
+    async def begin(
+        self,
+        link: ConnectionLink,
+        config: AuthConfig,
+        definition: ToolkitDefinition,
+        spec: OAuth2SchemeSpec,
+    ) -> Step:
+        try:
+            client_id = oauth_app(config, self._links.settings).client_id
+        except ToolAuthError as exc:
+            return Page(500, "Not configured", exc.message, error="not_configured")
+        # One state (and PKCE verifier) per link attempt, reused however often the link is
+        # opened: a chat app's link preview fetching it must not break the user's own tab.
+        # The callback spends it (RFC 6749 §10.12); a retry after an outage makes a new one.
+        kept = link.secrets.get("state")
+        if kept is not None and link.state_hash == hash_state(kept.get_secret_value()):
+            state = kept.get_secret_value()
+            kept_verifier = link.secrets.get("code_verifier")
+            verifier = kept_verifier.get_secret_value() if kept_verifier and spec.pkce else None
+        else:
+            state = new_state()
+            verifier = new_code_verifier() if spec.pkce else None
+            secrets_ = {**link.secrets, "state": SecretStr(state)}
+            if verifier is not None:
+                secrets_["code_verifier"] = SecretStr(verifier)
+            store = await self._links.store()
+            try:
+                await store.save(
+                    link.model_copy(update={
+                        "state_hash": hash_state(state), "redirect_uri": self._links.redirect_uri,
+                        "secrets": secrets_,
+                    })
+                )  # fmt: skip
+            except ConflictError:
+                fresh = await self._links.usable_link(link.id)  # opened twice at once:
+                if isinstance(fresh, Page):  # the other one won; use its state
+                    return fresh
+                return await self.begin(fresh, config, definition, spec)
+        variables = self._links.variables()
+        url = authorization_url(
+            render(spec.authorization_url, variables, what="authorization_url"),
+            client_id=client_id, redirect_uri=self._links.redirect_uri, scopes=config.scopes,
+            scope_separator=spec.scope_separator, state=state, code_verifier=verifier,
+            extra=spec.authorization_params,
+        )  # fmt: skip
+        ttl = max(1, int((link.expires_at - utcnow()).total_seconds()))
+        # RFC 9700 §4.7.1: bind the state to this browser, so a callback carrying it from
+        # elsewhere (a forged or injected response) is refused.
+        path = self._links.public_path("/oauth/callback")
+        cookie = Cookie(state_cookie_name(state), state, path, ttl)
+        return Redirect(url, cookies=(cookie,))
+
+    # GET /oauth/callback ----------------------------------------------------------------
+    async def finish(self, params: Mapping[str, str], state_cookie: str | None) -> Step:
+        state = params.get("state")
+        if not state:
+            return Page(
+                400, "Missing state",
+                "This callback has no state parameter, so it cannot be matched to a link.",
+                error="invalid_state",
+            )  # fmt: skip
+        store = await self._links.store()
+        link = await store.get_link_by_state(hash_state(state))
+        if link is None:
+            return Page(
+                400, "Unknown or used state",
+                "This callback does not match any open connect link. It may have been used "
+                "already; open the link again to retry.", error="invalid_state",
+            )  # fmt: skip
+        usable = await self._links.usable_link(link.id)  # an expired link says so, cookie or not
+        if isinstance(usable, Page):
+            return usable
+        if state_cookie is None or not same_text(state_cookie, state):
+            return Page(
+                400, "Open the link in the same browser",
+                "This sign-in was finished in a different browser from the one that started "
+                "it. Open the connect link again in this browser.", error="state_not_bound",
+            )  # fmt: skip
+        account, config, definition = await self._links.load(link)
+        disabled = self._links.disabled_page(config, definition)
+        if disabled is not None:
+            return disabled
+        spec = definition.oauth2()
+        if spec is None:
+            return Page(400, "Not an OAuth link", "This link does not use OAuth.")
+        # Single use: take the state off the link before anything else (RFC 6749 §10.12).
+        try:
+            (link,) = await store.save(link.model_copy(update={"state_hash": None}))
+        except ConflictError:
+            return self._links.used_page()
+        variables = self._links.variables()
+        issuer = render(spec.issuer, variables, what="issuer") if spec.issuer else None
+        if (
+            "iss" in params
+            and issuer is not None
+            and params["iss"].rstrip("/") != issuer.rstrip("/")
+        ):
+            # RFC 9207 §2.4: a response from another issuer is a mix-up attack.
+            return await self._links.fail(
+                link, "issuer_mismatch", "The response came from another server."
+            )
+        if "error" in params:
+            description = params.get("error_description") or None
+            if params["error"] in _TRANSIENT:
+                return self._unavailable(link, definition, description or params["error"])
+            return await self._links.fail(
+                link, params["error"][:100], description and description[:300]
+            )
+        code = params.get("code")
+        if not code:
+            return await self._links.fail(link, "invalid_request", "The provider sent no code.")
+        app = oauth_app(config, self._links.settings)
+        verifier = link.secrets.get("code_verifier")
+        try:
+            tokens = await exchange_code(
+                self._links.http, render(spec.token_url, self._links.variables(), what="token_url"),
+                code=code, redirect_uri=link.redirect_uri or self._links.redirect_uri,
+                code_verifier=verifier.get_secret_value() if verifier else None,
+                client_id=app.client_id, client_secret=app.client_secret,
+                auth_method=spec.token_endpoint_auth_method, token_path=spec.token_path,
+            )  # fmt: skip
+        except OAuthError as exc:
+            if exc.error in _TRANSIENT:
+                return self._unavailable(link, definition, exc.description or exc.error)
+            return await self._links.fail(link, exc.error, exc.description)
+        now = utcnow()
+        return await self._links.complete(
+            link, account, credentials=tokens.secrets(), data=_plain_extra(tokens.extra),
+            scopes=tokens.scope if tokens.scope is not None else config.scopes,
+            expires_at=tokens.expires_at(now),
+        )  # fmt: skip
+
+    def _unavailable(
+        self, link: ConnectionLink, definition: ToolkitDefinition, reason: str
+    ) -> Page:
+        """The provider failed for now: nothing saved, the link stays open for a retry."""
+        return Page(
+            502, f"{definition.name} is not answering",
+            f"{definition.name} did not complete the sign-in ({reason[:300]}). "
+            "Nothing was saved. Try again in a moment.",
+            retry_url=self._links.link_url(link), error="temporarily_unavailable",
+        )  # fmt: skip
+
+    # GET and POST /link/{id} for key schemes --------------------------------------------
+
+
+def _plain_extra(extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Non-secret, JSON-friendly values from a token response worth keeping (ids, names)."""
+    kept: dict[str, Any] = {}
+    for key, value in extra.items():
+        if isinstance(value, (str, int, float, bool)) and len(str(value)) <= 200:
+            kept[key] = value
+        elif isinstance(value, dict):
+            for inner, v in value.items():
+                if inner in ("id", "name") and isinstance(v, (str, int)):
+                    kept[f"{key}_{inner}"] = v
+    return kept

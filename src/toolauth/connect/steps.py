@@ -1,0 +1,100 @@
+"""The steps a connect link answers with, as data: a redirect, a key form or a message page.
+
+The connect app (:mod:`toolauth.connect.app`) renders each one; nothing here does HTTP.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..oauth.authorize import hash_state
+
+__all__ = [
+    "CSRF_COOKIE",
+    "STATE_COOKIE",
+    "Cookie",
+    "FormField",
+    "KeyForm",
+    "Page",
+    "Redirect",
+    "Step",
+    "same_text",
+    "state_cookie_name",
+]
+
+STATE_COOKIE = "toolauth_state"
+CSRF_COOKIE = "toolauth_csrf"
+
+
+def state_cookie_name(state: str) -> str:
+    """The cookie that binds one ``state`` to the browser that started it: one per state, so
+    links opened side by side in one browser (two toolkits at once) do not evict each other."""
+    return f"{STATE_COOKIE}_{hash_state(state)[:16]}"
+
+
+@dataclass(frozen=True)
+class Cookie:
+    name: str
+    value: str
+    path: str
+    max_age: int
+    samesite: Literal["lax", "strict"] = "lax"
+
+
+@dataclass(frozen=True)
+class Redirect:
+    url: str
+    cookies: tuple[Cookie, ...] = ()
+
+
+@dataclass(frozen=True)
+class Page:
+    """A message page: ``tone`` picks the look; ``retry_url`` adds a "try again" button."""
+
+    status_code: int
+    title: str
+    message: str
+    tone: Literal["success", "error", "info"] = "error"
+    toolkit: str | None = None
+    retry_url: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class FormField:
+    name: str
+    label: str
+    help: str | None
+    secret: bool
+    required: bool
+    placeholder: str | None
+    value: str = ""  # refilled for non-secret fields only
+
+
+@dataclass(frozen=True)
+class KeyForm:
+    status_code: int
+    link_id: str
+    toolkit: str
+    toolkit_description: str
+    scheme: str
+    fields: tuple[FormField, ...]
+    csrf_token: str
+    expires_at: str
+    error: str | None = None
+    callback_url: str | None = None
+    cookies: tuple[Cookie, ...] = field(default=())
+
+
+Step = Redirect | Page | KeyForm
+
+
+
+def same_text(given: str, expected: str) -> bool:
+    """Constant-time equality of two strings of any text: ``hmac.compare_digest`` raises on
+    ``str`` with non-ASCII characters, which a hostile cookie or form field may carry."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )

@@ -1,0 +1,36 @@
+"""The OAuth client (the "app") an auth config connects through: its client id and secret.
+
+RFC 6749 §2.3: a confidential client authenticates to the token endpoint with credentials the
+provider issued it. A custom auth config carries them; a managed one takes them from settings
+(``TOOLAUTH_<TOOLKIT>_CLIENT_ID`` / ``_CLIENT_SECRET``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .._models import AuthConfig
+from .._settings import Settings
+
+__all__ = ["OAuthApp", "oauth_app"]
+
+
+@dataclass(frozen=True)
+class OAuthApp:
+    """A client id and, for confidential clients, its secret (never shown in a ``repr``)."""
+
+    client_id: str
+    client_secret: str | None = field(default=None, repr=False)
+
+
+def oauth_app(config: AuthConfig, settings: Settings) -> OAuthApp:
+    """The OAuth app of ``config``; a ``ConfigurationError`` naming the variables to set when
+    a managed config has none."""
+    if config.is_managed:
+        client_id, secret = settings.managed_oauth_app(config.toolkit)
+        return OAuthApp(client_id, secret.get_secret_value())
+    secret_value = config.credentials.get("client_secret")
+    return OAuthApp(
+        config.credentials["client_id"].get_secret_value(),
+        secret_value.get_secret_value() if secret_value else None,
+    )
