@@ -112,9 +112,7 @@ class HomeLoop:
         """Await ``fn(*args, **kwargs)`` on the home loop, from any loop."""
         if self.is_current():
             return await fn(*args, **kwargs)
-        future = asyncio.run_coroutine_threadsafe(
-            _await(fn, *args, **kwargs), self._running_loop()
-        )
+        future = asyncio.run_coroutine_threadsafe(_await(fn, *args, **kwargs), self._running_loop())
         return await asyncio.wrap_future(future)
 
     def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -232,4 +230,3 @@ def on_home_loop(
         return await home.run(method, self, *args, **kwargs)
 
     return on_home
-

@@ -75,9 +75,7 @@ class KeyFormSteps:
             ),
         )  # fmt: skip
 
-    async def submit(
-        self, link_id: str, form: Mapping[str, str], csrf_cookie: str | None
-    ) -> Step:
+    async def submit(self, link_id: str, form: Mapping[str, str], csrf_cookie: str | None) -> Step:
         link = await self._links.usable_link(link_id)
         if isinstance(link, Page):
             return link

@@ -91,7 +91,6 @@ class KeyForm:
 Step = Redirect | Page | KeyForm
 
 
-
 def same_text(given: str, expected: str) -> bool:
     """Constant-time equality of two strings of any text: ``hmac.compare_digest`` raises on
     ``str`` with non-ASCII characters, which a hostile cookie or form field may carry."""

@@ -176,8 +176,6 @@ class Waiter:
                         for model in changed:  # rows committed here: the newest version wins
                             if isinstance(model, ConnectedAccount) and model.id == account.id:
                                 account = model if model.version > account.version else account
-                            elif (
-                                isinstance(model, ConnectionLink) and link and model.id == link.id
-                            ):
+                            elif isinstance(model, ConnectionLink) and link and model.id == link.id:
                                 link = model if model.version > link.version else link
         raise ConnectionTimeoutError(account_id, timeout)

@@ -278,7 +278,10 @@ class Session:
 
     @on_home_loop
     async def wait_for_connections(
-        self, toolkits: Sequence[str], *, mode: Literal["any", "all"] = "all",
+        self,
+        toolkits: Sequence[str],
+        *,
+        mode: Literal["any", "all"] = "all",
         timeout: float | None = None,
     ) -> dict[str, ToolkitConnection]:
         """Wait until every one (``mode="all"``) or any one (``"any"``) of ``toolkits`` is
