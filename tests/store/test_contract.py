@@ -133,11 +133,11 @@ async def test_auth_config_crud(store: Store):
     assert [c.id for c in await store.list_auth_configs(enabled=True)] == [github.id]
     assert await store.list_auth_configs(toolkit="slack", enabled=True) == []
 
-    renamed = await store.save_auth_config(github.model_copy(update={"name": "renamed"}))
+    (renamed,) = await store.save(github.model_copy(update={"name": "renamed"}))
     assert renamed.version == github.version + 1
     assert (await store.get_auth_config(github.id)).name == "renamed"
     with pytest.raises(ConflictError, match="read it again"):
-        await store.save_auth_config(github.model_copy(update={"name": "stale"}))
+        await store.save(github.model_copy(update={"name": "stale"}))
     with pytest.raises(ConflictError, match=github.id):
         await store.create_auth_config(github)  # the id is taken
 
@@ -158,7 +158,6 @@ async def test_account_crud_and_secrets(store: Store):
     assert got.credentials["access_token"].get_secret_value() == ACCESS_TOKEN
     assert got.data == {"login": "alice", "nested": {"n": 1, "list": [1, 2]}}
     assert got.expires_at == account.expires_at
-    assert await store.count_accounts(auth_config_id=config.id) == 1
     with pytest.raises(ConflictError):
         await store.create_account(account)  # the id is taken
     with pytest.raises(ConflictError):
@@ -166,7 +165,6 @@ async def test_account_crud_and_secrets(store: Store):
     assert await store.delete_account(account.id) is True
     assert await store.get_account(account.id) is None
     assert await store.delete_account(account.id) is False
-    assert await store.count_accounts(auth_config_id=config.id) == 0
 
 
 async def test_list_accounts_filters_and_order(store: Store):
@@ -204,7 +202,6 @@ async def test_list_accounts_filters_and_order(store: Store):
     assert await ids(label="work", toolkit="github") == [made[3]]
     assert await ids(limit=2) == newest_first[:2]
     assert await ids(user_id="nobody") == []
-    assert await store.count_accounts(auth_config_id=github.id) == 3
 
 
 # writes ---------------------------------------------------------------------------------------
@@ -220,7 +217,7 @@ async def test_save_is_compare_and_swap_and_all_or_nothing(store: Store):
     assert (await store.get_account(account.id)).label == "first"
 
     # One stale model in a batch: nothing of the batch is written.
-    await store.save_auth_config(config)  # now the config is ahead of our copy
+    await store.save(config)  # now the config is ahead of our copy
     with pytest.raises(ConflictError):
         await store.save(first.model_copy(update={"label": "second"}), config)
     assert (await store.get_account(account.id)).label == "first"
