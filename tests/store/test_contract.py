@@ -6,7 +6,7 @@ tests/conftest.py. Dialect extras live in test_sqlite.py and test_postgres.py.""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any
 
 import anyio
@@ -339,6 +339,46 @@ async def test_link_by_state_and_delete_cascade(store: Store):
     assert await store.get_account(accounts[1].id) is None
     assert await store.get_link(links[1].id) is None
     assert await store.get_auth_config(config.id) is None
+
+
+# points in time ---------------------------------------------------------------------------------
+EAST, WEST = timezone(timedelta(hours=5)), timezone(timedelta(hours=-5))
+
+
+async def test_times_compare_as_times_whatever_their_offset(store: Store):
+    """Order and expiry follow the instant, not how it was written: an earlier time written
+    with a later-looking offset still sorts first and still counts as past."""
+    config = make_config()
+    await store.create_auth_config(config)
+    start = utcnow()
+    first = make_account(config, "a", created_at=start.astimezone(EAST))
+    second = make_account(config, "b", created_at=(start + timedelta(seconds=1)).astimezone(WEST))
+    third = make_account(config, "c", created_at=start + timedelta(seconds=1, microseconds=1))
+    for account in (third, first, second):
+        await store.create_account(account)
+    listed = await store.list_accounts(AccountFilter(auth_config_id=config.id))
+    assert [a.id for a in listed] == [third.id, second.id, first.id]
+    assert listed[2].created_at == first.created_at  # the same instant, read back
+
+    # One minute past, written as a time that reads five hours ahead: expired all the same.
+    past = (utcnow() - timedelta(minutes=1)).astimezone(EAST)
+    stale = make_link(first, "east", expires_at=past)
+    assert (await store.open_link(stale, first, new=False, update=False))[1] is True
+    fresh = make_link(first, "east")
+    assert await store.open_link(fresh, first, new=False, update=False) == (fresh, True)
+    assert (await store.get_link(stale.id)).status is LinkStatus.EXPIRED
+
+
+async def test_whole_and_fractional_seconds_compare_in_order(store: Store):
+    config = make_config()
+    await store.create_auth_config(config)
+    whole = utcnow().replace(microsecond=0) + timedelta(seconds=1)
+    times = [whole - timedelta(microseconds=1), whole, whole + timedelta(microseconds=1)]
+    made = [make_account(config, f"u{i}", created_at=t) for i, t in enumerate(times)]
+    for account in reversed(made):
+        await store.create_account(account)
+    listed = await store.list_accounts(AccountFilter(auth_config_id=config.id))
+    assert [a.created_at for a in listed] == times[::-1]
 
 
 # refresh leases -------------------------------------------------------------------------------
