@@ -11,7 +11,7 @@ import pytest
 from toolauth import AsyncToolAuth, ConflictError, DecryptionError, MigrationError
 from toolauth._crypto import Keyring, generate_key
 from toolauth._models import LinkStatus, utcnow
-from toolauth.store import AccountFilter
+from toolauth.store import AccountFilter, open_store
 from toolauth.store.base import COLUMNS, TABLES, encode_row
 from toolauth.store.migrations import load_migrations
 from toolauth.store.sqlite import SQLiteStore
@@ -256,3 +256,15 @@ def test_display_url_masks_passwords_only():
     assert display_url("postgresql://h/db?user=u&password=pw") == (
         "postgresql://h/db?user=u&password=***"
     )
+
+
+async def test_open_store_passes_the_knobs_to_the_backend(tmp_path):
+    store = await open_store(
+        _url(tmp_path), Keyring.from_text(generate_key()), busy_timeout=0.5, watch_interval=0.02
+    )
+    try:
+        assert (store.busy_timeout, store.watch_interval) == (0.5, 0.02)
+        rows = await store._fetch("PRAGMA busy_timeout")
+        assert rows[0]["timeout"] == 500
+    finally:
+        await store.close()
