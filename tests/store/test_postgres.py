@@ -115,12 +115,12 @@ async def test_a_dropped_listener_reconnects_and_wakes_waiters(stores, pg):
     account = await _account(here)
     with here.changes.subscribe(account.id) as bell:
         async with here.watching():
-            pid = here._listen_conn.get_server_pid()
+            pid = here.listener.conn.get_server_pid()
             assert await pg.admin.fetchval("SELECT pg_terminate_backend($1)", pid)
             # Whatever happened while nobody listened, waiters are told to look again.
             assert await rings(bell, timeout=2.0)
-            assert here._listen_conn is not None
-            assert here._listen_conn.get_server_pid() != pid
+            assert here.listener.conn is not None
+            assert here.listener.conn.get_server_pid() != pid
             await there.save_account(account.model_copy(update={"label": "after"}))
             assert await rings(bell, timeout=1.0)
         # A new waiter after the drop is served by the new connection.
@@ -129,22 +129,24 @@ async def test_a_dropped_listener_reconnects_and_wakes_waiters(stores, pg):
             assert await rings(bell, timeout=1.0)
 
 
-async def test_the_listener_closes_when_nobody_waits(stores):
-    here, there = stores
-    here.listen_check = 0.05
-    account = await _account(here)
-    async with here.watching():
-        pid = here._listen_conn.get_server_pid()
-    for _ in range(100):
-        if here._listen_task is None:
-            break
-        await asyncio.sleep(0.02)
-    assert here._listen_task is None and here._listen_conn is None
-    with here.changes.subscribe(account.id) as bell:
-        async with here.watching():  # and opens again on demand
-            assert here._listen_conn.get_server_pid() != pid
-            await there.save_account(account)
-            assert await rings(bell, timeout=1.0)
+async def test_the_listener_closes_when_nobody_waits(stores, pg, key):
+    _, there = stores
+    here = PostgresStore(pg.url, Keyring.from_text(key), listen_check=0.05)
+    await here.open()
+    try:
+        account = await _account(here)
+        async with here.watching():
+            pid = here.listener.conn.get_server_pid()
+            task = here.listener.task
+        await asyncio.wait_for(task, 5)  # it retires itself once nobody watches
+        assert here.listener.task is None and here.listener.conn is None
+        with here.changes.subscribe(account.id) as bell:
+            async with here.watching():  # and opens again on demand
+                assert here.listener.conn.get_server_pid() != pid
+                await there.save_account(account)
+                assert await rings(bell, timeout=1.0)
+    finally:
+        await here.close()
 
 
 async def test_watching_a_closed_store_says_so(stores):

@@ -4,14 +4,19 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from toolauth import AsyncToolAuth, ConflictError, DecryptionError, MigrationError
 from toolauth._crypto import Keyring, generate_key
-from toolauth.store import AccountFilter
+from toolauth._models import LinkStatus, utcnow
+from toolauth.store import AccountFilter, open_store
+from toolauth.store.base import COLUMNS, TABLES, encode_row
 from toolauth.store.migrations import load_migrations
 from toolauth.store.sqlite import SQLiteStore
+
+from .test_contract import make_account, make_config, make_link
 
 KEY = "sk-" + "S" * 40  # a sentinel API key
 
@@ -49,6 +54,74 @@ async def test_newer_schema_is_refused(tmp_path):
         raw.execute("INSERT INTO schema_migrations VALUES (999, 'future', 'now')")
     with pytest.raises(MigrationError, match="Upgrade toolauth"):
         await SQLiteStore(_url(tmp_path), ring).open()
+
+
+def _old_row(ring: Keyring, model) -> list:
+    """``model``'s row as schema 2 stored it: times as ``datetime.isoformat()`` text."""
+    row = encode_row(ring, model)
+    return [
+        row[c].isoformat() if isinstance(row[c], datetime) else row[c] for c in COLUMNS[type(model)]
+    ]
+
+
+async def test_an_old_database_gets_fixed_width_times(tmp_path):
+    """Schema 3 rewrites schema 2's isoformat() times as fixed-width UTC text, microseconds
+    kept, so text order is time order; the rows read back as they were written."""
+    ring = Keyring.from_text(generate_key())
+    east = timezone(timedelta(hours=5))
+    start = utcnow().replace(microsecond=0)
+    config = make_config(created_at=start - timedelta(days=1))
+    early = make_account(config, "early", created_at=start.astimezone(east))  # reads later
+    late = make_account(config, "late", created_at=start + timedelta(microseconds=999_999))
+    stale = make_link(early, "k", expires_at=(utcnow() - timedelta(minutes=1)).astimezone(east))
+    with sqlite3.connect(tmp_path / "db.sqlite") as raw:
+        raw.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+            "applied_at TEXT NOT NULL)"
+        )
+        for migration in load_migrations("sqlite")[:2]:
+            for statement in migration.statements:
+                raw.execute(statement)
+            raw.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                (migration.version, migration.name, start.isoformat()),
+            )
+        raw.execute(
+            "INSERT INTO encryption_keys VALUES (?, ?)", (ring.primary_id, start.isoformat())
+        )
+        for model in (config, early, late, stale):
+            columns = COLUMNS[type(model)]
+            raw.execute(
+                f"INSERT INTO {TABLES[type(model)]} ({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' for _ in columns)})",
+                _old_row(ring, model),
+            )
+        raw.execute(
+            "UPDATE connected_accounts SET refresh_lease_until = ?, refresh_lease_owner = 'gone' "
+            "WHERE id = ?", ((utcnow() - timedelta(minutes=1)).astimezone(east).isoformat(), late.id)
+        )  # fmt: skip
+
+    store = SQLiteStore(_url(tmp_path), ring)
+    await store.open()
+    try:
+        assert await store.schema_version() == 3
+        assert await store.get_account(early.id) == early
+        assert await store.get_link(stale.id) == stale
+        listed = await store.list_accounts(AccountFilter())
+        assert [a.id for a in listed] == [late.id, early.id]
+        assert await store.try_refresh_lease(late.id, "me", 30)  # the old lease has lapsed
+        fresh = make_link(early, "k")
+        assert (await store.open_link(fresh, early, new=False, update=False))[1] is True
+        assert (await store.get_link(stale.id)).status is LinkStatus.EXPIRED
+    finally:
+        await store.close()
+    with sqlite3.connect(tmp_path / "db.sqlite") as raw:
+        times = raw.execute(
+            "SELECT created_at, updated_at FROM connected_accounts UNION ALL "
+            "SELECT created_at, applied_at FROM encryption_keys, schema_migrations"
+        ).fetchall()
+        assert (late.created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),) * 2 in times
+    assert all(len(t) == 27 and t.endswith("Z") for pair in times for t in pair), times
 
 
 async def test_account_lookup_uses_the_user_index(ta):
@@ -132,7 +205,6 @@ async def test_list_uses_the_filter_object(ta):
     store = await ta.store()
     assert len(await store.list_accounts(AccountFilter(user_id="a"))) == 2
     assert len(await store.list_accounts(AccountFilter(limit=1))) == 1
-    assert await store.count_accounts(auth_config_id=config.id) == 3
 
 
 WRITER = textwrap.dedent(
@@ -184,3 +256,15 @@ def test_display_url_masks_passwords_only():
     assert display_url("postgresql://h/db?user=u&password=pw") == (
         "postgresql://h/db?user=u&password=***"
     )
+
+
+async def test_open_store_passes_the_knobs_to_the_backend(tmp_path):
+    store = await open_store(
+        _url(tmp_path), Keyring.from_text(generate_key()), busy_timeout=0.5, watch_interval=0.02
+    )
+    try:
+        assert (store.busy_timeout, store.watch_interval) == (0.5, 0.02)
+        rows = await store._fetch("PRAGMA busy_timeout")
+        assert rows[0]["timeout"] == 500
+    finally:
+        await store.close()

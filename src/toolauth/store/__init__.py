@@ -69,9 +69,10 @@ def store_class(url: str) -> type[Store]:
     return cls
 
 
-async def open_store(url: str, keyring: Keyring) -> Store:
-    """An open store for ``url`` with its migrations applied."""
-    backend: Any = store_class(url)  # each backend takes (url, keyring)
-    store: Store = backend(url, keyring)
+async def open_store(url: str, keyring: Keyring, **options: Any) -> Store:
+    """An open store for ``url`` with its migrations applied; ``options`` go to the backend's
+    constructor (e.g. ``busy_timeout`` for SQLite, ``listen_check`` for PostgreSQL)."""
+    backend: Any = store_class(url)  # each backend takes (url, keyring, **options)
+    store: Store = backend(url, keyring, **options)
     await store.open()
     return store

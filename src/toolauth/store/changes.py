@@ -68,10 +68,6 @@ class ChangeHub:
                 if not group:
                     del self._subs[account_id]
 
-    @property
-    def has_subscribers(self) -> bool:
-        return bool(self._subs)
-
     def publish(self, account_id: str, *models: Any) -> None:
         """Account ``account_id`` changed; ``models`` are the rows the commit wrote, if known."""
         self.generation += 1

@@ -2,7 +2,8 @@
 
 WAL journal (readers never block the writer), a busy timeout for writers in other processes,
 ``BEGIN IMMEDIATE`` for every write so a transaction never has to upgrade its lock half-way.
-One connection per store, used by one coroutine at a time.
+One connection per store, used by one coroutine at a time. Points in time are stored as
+fixed-width UTC text (``2026-01-01T00:00:00.000000Z``), so they compare and sort as text.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -21,17 +22,9 @@ import aiosqlite
 import anyio
 
 from .._crypto import Keyring
-from .._exceptions import (
-    ConfigurationError,
-    ConflictError,
-    MigrationError,
-    NotFoundError,
-    StoreError,
-)
-from .._models import AuthConfig, ConnectedAccount, ConnectionLink, LinkStatus, utcnow
-from .base import COLUMNS as _COLUMNS
-from .base import KINDS, TABLES, AccountFilter, AnyModel, Model, Store, parse_timestamp
-from .migrations import load_migrations, pending_migrations
+from .._exceptions import ConfigurationError, ConflictError, StoreError
+from .queries import SQLITE, Queries, Statement
+from .sql import NO_VALUES, Clash, ScriptError, SQLStore, Tx
 
 __all__ = ["SQLiteStore", "sqlite_path"]
 
@@ -52,12 +45,33 @@ def sqlite_path(url: str) -> Path:
     return Path(path)
 
 
+def format_timestamp(value: datetime) -> str:
+    """``value`` in UTC, always with microseconds: ``2026-01-01T00:00:00.000000Z``.
+    A naive datetime is taken as UTC (as PostgreSQL's timestamptz does)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value.isoformat(timespec="microseconds") + "Z"
+
+
+def parse_timestamp(value: str | datetime | None) -> datetime | None:
+    """A stored point in time back as an aware datetime (older ISO forms are read too)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    if value.endswith("Z"):
+        value = value[:-1] + "+00:00"
+    return datetime.fromisoformat(value)
+
+
 def _to_sql(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat()
+        return format_timestamp(value)
     if isinstance(value, bool):
         return int(value)
     return value
+
+
+def _params(stmt: Statement, values: Mapping[str, Any]) -> list[Any]:
+    return [_to_sql(value) for value in stmt.args(values)]
 
 
 def _from_sql(row: Mapping[str, Any] | aiosqlite.Row) -> dict[str, Any]:
@@ -70,32 +84,74 @@ def _from_sql(row: Mapping[str, Any] | aiosqlite.Row) -> dict[str, Any]:
     return values
 
 
-class SQLiteStore(Store):
-    """A ``Store`` in one SQLite file. Safe for several processes on one machine."""
+class _Connection:
+    """The shared methods' view of the aiosqlite connection (see ``sql.Connection``)."""
 
-    dialect = "sqlite"
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.db = db
 
-    def __init__(self, url: str, keyring: Keyring, *, busy_timeout: float = 10.0) -> None:
+    async def script(self, sql: str) -> None:
+        try:
+            await self.db.execute(sql)
+        except sqlite3.Error as exc:
+            raise ScriptError(str(exc)) from exc
+
+    async def fetch(
+        self, stmt: Statement, values: Mapping[str, Any] = NO_VALUES
+    ) -> list[dict[str, Any]]:
+        async with self.db.execute(stmt.sql, _params(stmt, values)) as cursor:
+            return [_from_sql(row) for row in await cursor.fetchall()]
+
+    async def execute(self, stmt: Statement, values: Mapping[str, Any] = NO_VALUES) -> int:
+        try:
+            async with self.db.execute(stmt.sql, _params(stmt, values)) as cursor:
+                return cursor.rowcount
+        except sqlite3.IntegrityError as exc:
+            # A uniqueness or reference rule said no: the same answer PostgreSQL gives.
+            raise Clash(f"The change clashes with stored data: {exc}", str(exc)) from exc
+
+    async def executemany(self, stmt: Statement, rows: Sequence[Mapping[str, Any]]) -> None:
+        await self.db.executemany(stmt.sql, [_params(stmt, row) for row in rows])
+
+
+class SQLiteStore(SQLStore):
+    """A ``Store`` in one SQLite file. Safe for several processes on one machine.
+
+    Args:
+        url: ``sqlite:///relative.db`` or ``sqlite:////absolute.db``.
+        keyring: the keys that encrypt secrets at rest.
+        busy_timeout: seconds a write waits for another process's lock before giving up.
+        watch_interval: seconds between two looks at ``PRAGMA data_version`` while anyone
+            waits for changes made by other processes.
+    """
+
+    queries = Queries(SQLITE)
+
+    def __init__(
+        self,
+        url: str,
+        keyring: Keyring,
+        *,
+        busy_timeout: float = 10.0,
+        watch_interval: float = 0.01,
+    ) -> None:
         super().__init__(keyring)
         self.path = sqlite_path(url)
-        self._busy_ms = int(busy_timeout * 1000)
+        self.busy_timeout = busy_timeout
+        self.watch_interval = watch_interval
         self._db: aiosqlite.Connection | None = None
         self._lock = anyio.Lock()
         self._watchers = 0
         self._watch_task: asyncio.Task[None] | None = None
-        self.watch_interval = 0.01  # seconds between two reads of PRAGMA data_version
 
     @property
     def display_url(self) -> str:
         return f"sqlite:///{self.path}"
 
-    def __repr__(self) -> str:
-        return f"SQLiteStore({self.display_url!r})"
-
     # lifecycle ---------------------------------------------------------------------------
-    async def open(self) -> None:
+    async def _connect(self) -> bool:
         if self._db is not None:
-            return
+            return False
         await anyio.to_thread.run_sync(lambda: self.path.parent.mkdir(parents=True, exist_ok=True))
         try:
             db = await aiosqlite.connect(self.path, isolation_level=None)
@@ -103,7 +159,7 @@ class SQLiteStore(Store):
             raise StoreError(f"Cannot open the SQLite database {self.path}: {exc}") from exc
         db.row_factory = aiosqlite.Row
         try:
-            await db.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+            await db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = NORMAL")
             await db.execute("PRAGMA foreign_keys = ON")
@@ -111,16 +167,7 @@ class SQLiteStore(Store):
             await db.close()
             raise StoreError(f"Cannot use the SQLite database {self.path}: {exc}") from exc
         self._db = db
-        try:
-            await self.migrate()
-            async with self._write() as tx:
-                await tx.execute(
-                    "INSERT OR IGNORE INTO encryption_keys (key_id, created_at) VALUES (?, ?)",
-                    (self.keyring.primary_id, utcnow().isoformat()),
-                )
-        except BaseException:
-            await self.close()
-            raise
+        return True
 
     async def close(self) -> None:
         task, self._watch_task = self._watch_task, None
@@ -138,6 +185,7 @@ class SQLiteStore(Store):
             raise StoreError("The store is closed; open it first (async with AsyncToolAuth()).")
         return self._db
 
+    # transactions and reads --------------------------------------------------------------
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
         """One write transaction: ``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on error."""
@@ -162,6 +210,33 @@ class SQLiteStore(Store):
                 await db.execute("ROLLBACK")
                 raise StoreError(f"Could not commit to {self.path}: {exc}") from exc
 
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Tx]:
+        async with self._write() as db:
+            tx = Tx(_Connection(db))
+            yield tx
+        tx.publish(self.changes)  # committed
+
+    @asynccontextmanager
+    async def _migration(self) -> AsyncIterator[_Connection]:
+        async with self._write() as db:
+            yield _Connection(db)
+
+    async def _select(
+        self, stmt: Statement, values: Mapping[str, Any] = NO_VALUES
+    ) -> list[dict[str, Any]]:
+        return await self._fetch(stmt.sql, _params(stmt, values))
+
+    async def _fetch(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        async with self._lock:
+            try:
+                async with self._conn.execute(sql, tuple(params)) as cursor:
+                    rows = await cursor.fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"Reading {self.path} failed: {exc}") from exc
+        return [_from_sql(row) for row in rows]
+
+    # change notifications ----------------------------------------------------------------
     @asynccontextmanager
     async def watching(self) -> AsyncIterator[None]:
         # Commits on this connection publish directly; ``PRAGMA data_version`` changes only
@@ -200,282 +275,3 @@ class SQLiteStore(Store):
         finally:
             if self._watch_task is asyncio.current_task():
                 self._watch_task = None
-
-    async def _fetch(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
-        async with self._lock:
-            try:
-                async with self._conn.execute(sql, tuple(params)) as cursor:
-                    rows = await cursor.fetchall()
-            except sqlite3.Error as exc:
-                raise StoreError(f"Reading {self.path} failed: {exc}") from exc
-        return [_from_sql(row) for row in rows]
-
-    async def migrate(self) -> list[int]:
-        """Apply pending migrations in one transaction; returns the versions applied."""
-        migrations = load_migrations(self.dialect)
-        async with self._write() as db:
-            await db.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-            )
-            async with db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") as c:
-                row = await c.fetchone()
-            current = int(row[0]) if row else 0
-            applied = []
-            for migration in pending_migrations(migrations, current, str(self.path)):
-                try:
-                    for statement in migration.statements:
-                        await db.execute(statement)
-                except sqlite3.Error as exc:
-                    raise MigrationError(
-                        f"Migration {migration.version:04d}_{migration.name} failed on "
-                        f"{self.path}: {exc}. Nothing was changed."
-                    ) from exc
-                await db.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    (migration.version, migration.name, utcnow().isoformat()),
-                )
-                applied.append(migration.version)
-        return applied
-
-    async def schema_version(self) -> int:
-        rows = await self._fetch("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
-        return int(rows[0]["v"])
-
-    # generic row operations --------------------------------------------------------------
-    async def _insert_in(self, db: aiosqlite.Connection, model: AnyModel) -> None:
-        cls = type(model)
-        row = self._encode(model)
-        columns = _COLUMNS[cls]
-        sql = (
-            f"INSERT INTO {TABLES[cls]} ({', '.join(columns)}) "
-            f"VALUES ({', '.join('?' for _ in columns)})"
-        )
-        await db.execute(sql, [_to_sql(row[c]) for c in columns])
-
-    async def _insert(self, model: AnyModel) -> None:
-        async with self._write() as db:
-            try:
-                await self._insert_in(db, model)
-            except sqlite3.IntegrityError as exc:
-                raise ConflictError(f"Cannot store {model.id}: {exc}") from exc
-        if isinstance(model, ConnectedAccount):
-            self.changes.publish(model.id)
-
-    async def _get(self, cls: type[Model], id: str) -> Model | None:
-        rows = await self._fetch(f"SELECT * FROM {TABLES[cls]} WHERE id = ?", (id,))
-        return self._decode(cls, rows[0]) if rows else None
-
-    async def _update_in(self, db: aiosqlite.Connection, model: Model) -> Model:
-        """Write ``model`` over its row if the row still has ``model.version``."""
-        cls = type(model)
-        new = self._bump(model)
-        row: dict[str, Any] = self._encode(new)
-        columns: list[str] = [c for c in _COLUMNS[cls] if c not in ("id", "created_at")]
-        assignments = [f"{c} = ?" for c in columns]
-        if cls is ConnectedAccount:  # a saved account is no longer being refreshed
-            assignments += ["refresh_lease_until = NULL", "refresh_lease_owner = NULL"]
-        sql = f"UPDATE {TABLES[cls]} SET {', '.join(assignments)} WHERE id = ? AND version = ?"
-        cursor = await db.execute(
-            sql, [*(_to_sql(row[c]) for c in columns), model.id, model.version]
-        )
-        if cursor.rowcount != 1:
-            raise ConflictError(
-                f"{model.id} changed since it was read (or was deleted); read it again."
-            )
-        return new
-
-    def _published(self, models: Iterable[AnyModel]) -> None:
-        for model in models:
-            if isinstance(model, ConnectedAccount):
-                self.changes.publish(model.id, model)
-            elif isinstance(model, ConnectionLink):
-                self.changes.publish(model.connected_account_id, model)
-
-    async def save(self, *models: AnyModel) -> list[Any]:
-        async with self._write() as db:
-            saved = [await self._update_in(db, model) for model in models]  # type: ignore[type-var]
-        self._published(saved)
-        return saved
-
-    async def modify(self, cls: type[Model], id: str, change: Callable[[Model], Model]) -> Model:
-        async with self._write() as db:
-            async with db.execute(f"SELECT * FROM {TABLES[cls]} WHERE id = ?", (id,)) as cursor:
-                row = await cursor.fetchone()
-            if row is None:
-                raise NotFoundError(KINDS[cls], id)
-            current = self._decode(cls, _from_sql(row))
-            new = await self._update_in(db, change(current))
-        self._published([new])
-        return new
-
-    # auth configs ------------------------------------------------------------------------
-    async def list_auth_configs(
-        self, *, toolkit: str | None = None, enabled: bool | None = None
-    ) -> list[AuthConfig]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if toolkit is not None:
-            clauses.append("toolkit = ?")
-            params.append(toolkit)
-        if enabled is not None:
-            clauses.append("enabled = ?")
-            params.append(int(enabled))
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = await self._fetch(
-            f"SELECT * FROM auth_configs {where} ORDER BY created_at, id",
-            params,
-        )
-        return [self._decode(AuthConfig, r) for r in rows]
-
-    async def delete_auth_config(self, id: str, *, with_accounts: bool) -> list[str]:
-        async with self._write() as db:
-            async with db.execute(
-                "SELECT id FROM connected_accounts WHERE auth_config_id = ?", (id,)
-            ) as cursor:
-                account_ids = [row[0] for row in await cursor.fetchall()]
-            if account_ids and not with_accounts:
-                raise ConflictError(
-                    f"Auth config {id} still has {len(account_ids)} connected account(s). "
-                    "Delete them first, disable the config instead, or pass force=True to "
-                    "delete the config with its accounts."
-                )
-            await db.execute("DELETE FROM connection_links WHERE auth_config_id = ?", (id,))
-            await db.execute("DELETE FROM connected_accounts WHERE auth_config_id = ?", (id,))
-            cursor = await db.execute("DELETE FROM auth_configs WHERE id = ?", (id,))
-            if cursor.rowcount != 1:
-                raise NotFoundError("auth config", id)
-        for account_id in account_ids:
-            self.changes.publish(account_id)
-        return account_ids
-
-    # connected accounts ------------------------------------------------------------------
-    async def list_accounts(self, where: AccountFilter) -> list[ConnectedAccount]:
-        clauses, params = [], []
-        for column in ("user_id", "toolkit", "auth_config_id", "label"):
-            value = getattr(where, column)
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if where.statuses:
-            clauses.append(f"status IN ({', '.join('?' for _ in where.statuses)})")
-            params.extend(str(s) for s in where.statuses)
-        sql = "SELECT * FROM connected_accounts"
-        if clauses:
-            sql += f" WHERE {' AND '.join(clauses)}"
-        sql += " ORDER BY created_at DESC, id"
-        if where.limit is not None:
-            sql += " LIMIT ?"
-            params.append(where.limit)
-        return [self._decode(ConnectedAccount, r) for r in await self._fetch(sql, params)]
-
-    async def count_accounts(self, *, auth_config_id: str) -> int:
-        rows = await self._fetch(
-            "SELECT COUNT(*) AS n FROM connected_accounts WHERE auth_config_id = ?",
-            (auth_config_id,),
-        )
-        return int(rows[0]["n"])
-
-    async def delete_account(self, id: str) -> bool:
-        async with self._write() as db:
-            await db.execute("DELETE FROM connection_links WHERE connected_account_id = ?", (id,))
-            cursor = await db.execute("DELETE FROM connected_accounts WHERE id = ?", (id,))
-            deleted = cursor.rowcount == 1
-        if deleted:
-            self.changes.publish(id)
-        return deleted
-
-    async def try_refresh_lease(self, id: str, owner: str, seconds: float) -> bool:
-        now = utcnow()
-        until = now.timestamp() + seconds
-        from datetime import datetime, timezone
-
-        async with self._write() as db:
-            cursor = await db.execute(
-                "UPDATE connected_accounts SET refresh_lease_until = ?, refresh_lease_owner = ? "
-                "WHERE id = ? AND (refresh_lease_until IS NULL OR refresh_lease_until < ? "
-                "OR refresh_lease_owner = ?)",
-                (datetime.fromtimestamp(until, timezone.utc).isoformat(), owner, id,
-                 now.isoformat(), owner),
-            )  # fmt: skip
-            return cursor.rowcount == 1
-
-    async def release_refresh_lease(self, id: str, owner: str) -> None:
-        async with self._write() as db:
-            await db.execute(
-                "UPDATE connected_accounts SET refresh_lease_until = NULL, "
-                "refresh_lease_owner = NULL WHERE id = ? AND refresh_lease_owner = ?",
-                (id, owner),
-            )
-        self.changes.publish(id)
-
-    # connect links -----------------------------------------------------------------------
-    async def open_link(
-        self, link: ConnectionLink, account: ConnectedAccount, *, new: bool, update: bool
-    ) -> tuple[ConnectionLink, bool]:
-        now = utcnow().isoformat()
-        async with self._write() as db:
-            await db.execute(
-                "UPDATE connection_links SET status = ?, updated_at = ?, version = version + 1 "
-                "WHERE pending_key = ? AND status = ? AND expires_at <= ?",
-                (str(LinkStatus.EXPIRED), now, link.pending_key, str(LinkStatus.PENDING), now),
-            )
-            async with db.execute(
-                "SELECT * FROM connection_links WHERE pending_key = ? AND status = ?",
-                (link.pending_key, str(LinkStatus.PENDING)),
-            ) as cursor:
-                found = await cursor.fetchone()
-            if found is not None:
-                return self._decode(ConnectionLink, _from_sql(found)), False
-            try:
-                if new:
-                    await self._insert_in(db, account)
-                elif update:
-                    await self._update_in(db, account)
-                await self._insert_in(db, link)
-            except sqlite3.IntegrityError as exc:
-                raise ConflictError(f"Another link was opened at the same time: {exc}") from exc
-        self.changes.publish(account.id)
-        return link, True
-
-    async def get_link_by_state(self, state_hash: str) -> ConnectionLink | None:
-        rows = await self._fetch(
-            "SELECT * FROM connection_links WHERE state_hash = ?", (state_hash,)
-        )
-        return self._decode(ConnectionLink, rows[0]) if rows else None
-
-    async def latest_link(self, connected_account_id: str) -> ConnectionLink | None:
-        rows = await self._fetch(
-            "SELECT * FROM connection_links WHERE connected_account_id = ? "
-            "ORDER BY created_at DESC, id LIMIT 1",
-            (connected_account_id,),
-        )
-        return self._decode(ConnectionLink, rows[0]) if rows else None
-
-    # keys --------------------------------------------------------------------------------
-    async def key_ids(self) -> set[str]:
-        rows = await self._fetch("SELECT key_id FROM encryption_keys")
-        return {r["key_id"] for r in rows}
-
-    async def rotate_keys(self) -> int:
-        rewritten = 0
-        async with self._write() as db:
-            classes: tuple[type[AnyModel], ...] = (AuthConfig, ConnectedAccount, ConnectionLink)
-            for cls in classes:
-                table = TABLES[cls]
-                async with db.execute(
-                    f"SELECT * FROM {table} WHERE key_id != ?",
-                    (self.keyring.primary_id,),
-                ) as cursor:
-                    rows = [_from_sql(r) for r in await cursor.fetchall()]
-                for raw in rows:
-                    row = self._encode(self._decode(cls, raw))  # type: ignore[type-var]
-                    await db.execute(
-                        f"UPDATE {table} SET key_id = ?, secret = ? WHERE id = ?",
-                        (row["key_id"], row["secret"], raw["id"]),
-                    )
-                    rewritten += 1
-            await db.execute(
-                "DELETE FROM encryption_keys WHERE key_id != ?", (self.keyring.primary_id,)
-            )
-        return rewritten

@@ -1,0 +1,348 @@
+"""The one implementation of the ``Store`` over SQL, shared by every backend.
+
+Each method is written once here, over the statements of :mod:`toolauth.store.queries` and a
+small interface each backend implements (as encode/databases does): a connection that runs
+statements (:class:`Connection`), a write transaction that announces what it changed
+(:meth:`SQLStore._transaction`), one-off reads (:meth:`SQLStore._select`) and the migration
+transaction (:meth:`SQLStore._migration`).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
+from typing import Any, ClassVar, Protocol
+
+from .._exceptions import ConflictError, MigrationError, NotFoundError
+from .._models import AuthConfig, ConnectedAccount, ConnectionLink, LinkStatus, utcnow
+from .base import AccountFilter, Store
+from .changes import ChangeHub
+from .migrations import load_migrations, pending_migrations
+from .queries import Queries, Statement
+from .rows import KINDS, AnyModel, Model, decode_row, encode_row
+
+__all__ = ["NO_VALUES", "Clash", "Connection", "SQLStore", "ScriptError", "Tx"]
+
+NO_VALUES: Mapping[str, Any] = {}
+
+
+class Clash(ConflictError):
+    """A uniqueness or reference rule said no; ``reason`` is the database's word for it."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class ScriptError(Exception):
+    """A statement of a migration failed; ``reason`` is the database's word for it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Connection(Protocol):
+    """One backend connection, as the shared methods use it. ``execute`` raises
+    :class:`Clash` when a constraint refuses the write, and returns the rows it touched."""
+
+    async def fetch(
+        self, stmt: Statement, values: Mapping[str, Any] = NO_VALUES
+    ) -> list[dict[str, Any]]: ...
+
+    async def execute(self, stmt: Statement, values: Mapping[str, Any] = NO_VALUES) -> int: ...
+
+    async def executemany(self, stmt: Statement, rows: Sequence[Mapping[str, Any]]) -> None: ...
+
+    async def script(self, sql: str) -> None:
+        """Run one statement of a migration file; :class:`ScriptError` if it fails."""
+
+
+class Tx:
+    """One write transaction: its connection, and the accounts whose change it announces
+    (with the rows it wrote for them, when the waiters may use those instead of a read)."""
+
+    __slots__ = ("changed", "conn")
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.changed: dict[str, list[AnyModel] | None] = {}
+
+    def touch(self, models: Iterable[AnyModel]) -> None:
+        for model in models:
+            if isinstance(model, ConnectedAccount):
+                account_id = model.id
+            elif isinstance(model, ConnectionLink):
+                account_id = model.connected_account_id
+            else:
+                continue
+            known = self.changed.setdefault(account_id, [])
+            if known is not None:
+                known.append(model)
+
+    def touch_id(self, account_id: str) -> None:
+        self.changed[account_id] = None  # changed in a way waiters must read back
+
+    def publish(self, hub: ChangeHub, *, with_rows: bool = True) -> None:
+        """Ring the bells of the accounts touched (once the outcome is known)."""
+        for account_id, models in self.changed.items():
+            hub.publish(account_id, *((models or ()) if with_rows else ()))
+
+
+class SQLStore(Store):
+    """A ``Store`` over SQL: every method once, over the backend's connection."""
+
+    queries: ClassVar[Queries]
+
+    # what each backend implements -------------------------------------------------------
+    @abc.abstractmethod
+    async def _connect(self) -> bool:
+        """Connect; ``False`` when already connected."""
+
+    @abc.abstractmethod
+    def _transaction(self) -> AbstractAsyncContextManager[Tx]:
+        """One write transaction; on commit, the accounts it touched are published."""
+
+    @abc.abstractmethod
+    def _migration(self) -> AbstractAsyncContextManager[Connection]:
+        """The transaction migrations run in, one instance at a time."""
+
+    @abc.abstractmethod
+    async def _select(
+        self, stmt: Statement, values: Mapping[str, Any] = NO_VALUES
+    ) -> list[dict[str, Any]]:
+        """One read, outside any write transaction."""
+
+    @property
+    def dialect(self) -> str:
+        return self.queries.dialect.name
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.display_url!r})"
+
+    # lifecycle ---------------------------------------------------------------------------
+    async def open(self) -> None:
+        if not await self._connect():
+            return
+        try:
+            await self.migrate()
+            async with self._transaction() as tx:
+                now = utcnow()
+                await tx.conn.execute(
+                    self.queries.add_key, {"key_id": self.keyring.primary_id, "now": now}
+                )
+        except BaseException:
+            await self.close()
+            raise
+
+    async def migrate(self) -> list[int]:
+        """Apply pending migrations in one transaction; returns the versions applied."""
+        q = self.queries
+        migrations = load_migrations(self.dialect)
+        async with self._migration() as conn:
+            await conn.execute(q.create_migrations)
+            current = int((await conn.fetch(q.schema_version))[0]["v"])
+            applied = []
+            for migration in pending_migrations(migrations, current, self.display_url):
+                try:
+                    for statement in migration.statements:
+                        await conn.script(statement)
+                except ScriptError as exc:
+                    raise MigrationError(
+                        f"Migration {migration.version:04d}_{migration.name} failed on "
+                        f"{self.display_url}: {exc.reason}. Nothing was changed."
+                    ) from exc.__cause__
+                record = {"version": migration.version, "name": migration.name, "now": utcnow()}
+                await conn.execute(q.record_migration, record)
+                applied.append(migration.version)
+        return applied
+
+    async def schema_version(self) -> int:
+        return int((await self._select(self.queries.schema_version))[0]["v"])
+
+    # rows --------------------------------------------------------------------------------
+    async def _get(self, cls: type[Model], id: str) -> Model | None:
+        rows = await self._select(self.queries.get[cls], {"id": id})
+        return decode_row(self.keyring, cls, rows[0]) if rows else None
+
+    async def _insert(self, model: AnyModel) -> None:
+        async with self._transaction() as tx:
+            try:
+                await self._insert_in(tx, model)
+            except Clash as exc:
+                raise ConflictError(f"Cannot store {model.id}: {exc.reason}") from exc
+            if isinstance(model, ConnectedAccount):
+                tx.touch_id(model.id)
+
+    async def _insert_in(self, tx: Tx, model: AnyModel) -> None:
+        await tx.conn.execute(self.queries.insert[type(model)], encode_row(self.keyring, model))
+
+    async def _update_in(self, tx: Tx, model: Model) -> Model:
+        """Write ``model`` over its row if the row still has ``model.version``."""
+        new = model.model_copy(update={"version": model.version + 1, "updated_at": utcnow()})
+        values = {**encode_row(self.keyring, new), "expected": model.version}
+        if await tx.conn.execute(self.queries.update[type(model)], values) != 1:
+            raise ConflictError(
+                f"{model.id} changed since it was read (or was deleted); read it again."
+            )
+        return new
+
+    async def save(self, *models: AnyModel) -> list[Any]:
+        async with self._transaction() as tx:
+            saved = [await self._update_in(tx, model) for model in models]  # type: ignore[type-var]
+            tx.touch(saved)
+        return saved
+
+    async def modify(self, cls: type[Model], id: str, change: Callable[[Model], Model]) -> Model:
+        async with self._transaction() as tx:
+            rows = await tx.conn.fetch(self.queries.get_locked[cls], {"id": id})
+            if not rows:
+                raise NotFoundError(KINDS[cls], id)
+            new = await self._update_in(tx, change(decode_row(self.keyring, cls, rows[0])))
+            tx.touch([new])
+        return new
+
+    # auth configs ------------------------------------------------------------------------
+    async def create_auth_config(self, config: AuthConfig) -> None:
+        await self._insert(config)
+
+    async def get_auth_config(self, id: str) -> AuthConfig | None:
+        return await self._get(AuthConfig, id)
+
+    async def list_auth_configs(
+        self, *, toolkit: str | None = None, enabled: bool | None = None
+    ) -> list[AuthConfig]:
+        rows = await self._select(*self.queries.list_auth_configs(toolkit, enabled))
+        return [decode_row(self.keyring, AuthConfig, row) for row in rows]
+
+    async def delete_auth_config(self, id: str, *, with_accounts: bool) -> list[str]:
+        q = self.queries
+        key = {"id": id}
+        async with self._transaction() as tx:
+            # Locking the config keeps new accounts for it out (their foreign key check waits
+            # for this lock, then fails) until this transaction ends.
+            if not await tx.conn.fetch(q.lock_config, key):
+                raise NotFoundError("auth config", id)
+            account_ids = [row["id"] for row in await tx.conn.fetch(q.config_accounts, key)]
+            if account_ids and not with_accounts:
+                raise ConflictError(
+                    f"Auth config {id} still has {len(account_ids)} connected account(s). "
+                    "Delete them first, disable the config instead, or pass force=True to "
+                    "delete the config with its accounts."
+                )
+            for stmt in (q.delete_config_links, q.delete_config_accounts, q.delete_config):
+                await tx.conn.execute(stmt, key)
+            for account_id in account_ids:
+                tx.touch_id(account_id)
+        return account_ids
+
+    # connected accounts ------------------------------------------------------------------
+    async def create_account(self, account: ConnectedAccount) -> None:
+        await self._insert(account)
+
+    async def get_account(self, id: str) -> ConnectedAccount | None:
+        return await self._get(ConnectedAccount, id)
+
+    async def list_accounts(self, where: AccountFilter) -> list[ConnectedAccount]:
+        rows = await self._select(*self.queries.list_accounts(where))
+        return [decode_row(self.keyring, ConnectedAccount, row) for row in rows]
+
+    async def save_account(self, account: ConnectedAccount) -> ConnectedAccount:
+        saved: ConnectedAccount = (await self.save(account))[0]
+        return saved
+
+    async def delete_account(self, id: str) -> bool:
+        key = {"id": id}
+        async with self._transaction() as tx:
+            await tx.conn.execute(self.queries.delete_account_links, key)
+            deleted = await tx.conn.execute(self.queries.delete_account, key) == 1
+            if deleted:
+                tx.touch_id(id)
+        return deleted
+
+    async def try_refresh_lease(self, id: str, owner: str, seconds: float) -> bool:
+        now = utcnow()
+        values = {
+            "id": id,
+            "owner": owner,
+            "now": now,
+            "until": now + timedelta(seconds=seconds),
+            "seconds": float(seconds),
+        }
+        async with self._transaction() as tx:
+            return await tx.conn.execute(self.queries.take_lease, values) == 1
+
+    async def release_refresh_lease(self, id: str, owner: str) -> None:
+        async with self._transaction() as tx:
+            await tx.conn.execute(self.queries.release_lease, {"id": id, "owner": owner})
+            tx.touch_id(id)  # waiters for the lease look again
+
+    # connect links -----------------------------------------------------------------------
+    async def open_link(
+        self, link: ConnectionLink, account: ConnectedAccount, *, new: bool, update: bool
+    ) -> tuple[ConnectionLink, bool]:
+        q = self.queries
+        values = {
+            "key": link.pending_key,
+            "pending": str(LinkStatus.PENDING),
+            "expired": str(LinkStatus.EXPIRED),
+            "now": utcnow(),
+            "lock": f"toolauth.link:{link.pending_key}",
+        }
+        async with self._transaction() as tx:
+            conn = tx.conn
+            if q.lock_pending_key is not None:
+                await conn.execute(q.lock_pending_key, values)
+            for row in await conn.fetch(q.expiring_links, values):
+                tx.touch_id(row["connected_account_id"])
+            await conn.execute(q.expire_links, values)
+            found = await conn.fetch(q.pending_link, values)
+            if found:
+                return decode_row(self.keyring, ConnectionLink, found[0]), False
+            try:
+                if new:
+                    await self._insert_in(tx, account)
+                elif update:
+                    await self._update_in(tx, account)
+                await self._insert_in(tx, link)
+            except Clash as exc:
+                raise ConflictError(
+                    f"Another link was opened at the same time: {exc.reason}"
+                ) from exc
+            tx.touch_id(account.id)
+        return link, True
+
+    async def get_link(self, id: str) -> ConnectionLink | None:
+        return await self._get(ConnectionLink, id)
+
+    async def get_link_by_state(self, state_hash: str) -> ConnectionLink | None:
+        return await self._first(self.queries.link_by_state, {"state_hash": state_hash})
+
+    async def latest_link(self, connected_account_id: str) -> ConnectionLink | None:
+        return await self._first(self.queries.latest_link, {"id": connected_account_id})
+
+    async def _first(self, stmt: Statement, values: Mapping[str, Any]) -> ConnectionLink | None:
+        rows = await self._select(stmt, values)
+        return decode_row(self.keyring, ConnectionLink, rows[0]) if rows else None
+
+    # keys --------------------------------------------------------------------------------
+    async def key_ids(self) -> set[str]:
+        return {row["key_id"] for row in await self._select(self.queries.key_ids)}
+
+    async def rotate_keys(self) -> int:
+        q = self.queries
+        primary = {"primary": self.keyring.primary_id}
+        rewritten = 0
+        async with self._transaction() as tx:
+            for cls, stmt in q.other_keys.items():
+                rows = await tx.conn.fetch(stmt, primary)
+                updates = [encode_row(self.keyring, decode_row(self.keyring, cls, r)) for r in rows]
+                if updates:
+                    await tx.conn.executemany(q.reencrypt[cls], updates)
+                rewritten += len(updates)
+            now = utcnow()
+            await tx.conn.execute(q.add_key, {"key_id": self.keyring.primary_id, "now": now})
+            await tx.conn.execute(q.drop_other_keys, primary)
+        return rewritten
