@@ -127,9 +127,11 @@ class AsyncToolAuth:
         return self._store
 
     async def _open_store(self) -> Store:
-        store_class(self.settings.database_url)  # an unusable URL is the first thing to report
+        backend = store_class(self.settings.database_url)  # a bad URL is the first to report
         keyring = await load_keyring(self.settings)
-        store = await open_store(self.settings.database_url, keyring)
+        store = await open_store(
+            self.settings.database_url, keyring, **backend.options(self.settings)
+        )
         try:
             unknown = await store.key_ids() - set(keyring.ids)
             if unknown:

@@ -26,12 +26,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
 from ._exceptions import ConfigurationError
 
-__all__ = ["ConnectUrls", "Settings"]
+__all__ = ["ConnectUrls", "Settings", "display_url"]
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8765"
 
@@ -55,6 +56,23 @@ def _floats(environ: Mapping[str, str], name: str, default: tuple[float, ...]) -
         return default
     parts = [p.strip() for p in raw.split(",") if p.strip()]
     return tuple(_float({name: p}, name, 0.0) for p in parts)
+
+
+def display_url(url: str) -> str:
+    """``url`` with any password masked (in the user part or a ``password=`` parameter), for
+    logs, reprs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None and "password=" not in parts.query.lower():
+        return url
+    netloc = parts.netloc
+    if parts.password is not None:
+        host = netloc.rsplit("@", 1)[1]
+        netloc = f"{parts.username or ''}:***@{host}"
+    query = "&".join(
+        f"{k}=***" if k.lower() == "password" else (f"{k}={v}" if sep else k)
+        for k, sep, v in (pair.partition("=") for pair in parts.query.split("&") if pair)
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 @dataclass(frozen=True)
@@ -124,8 +142,6 @@ class Settings:
         return replace(settings, base_url=settings.base_url.rstrip("/"))
 
     def __repr__(self) -> str:
-        from .store import display_url  # the database URL's password stays out of reprs
-
         return (
             f"Settings(home={str(self.home)!r}, database_url="
             f"{display_url(self.database_url)!r}, base_url={self.base_url!r}, "

@@ -14,28 +14,31 @@ import inspect
 import weakref
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 from ._loop import HomeLoop
 
-__all__ = ["SyncProxy", "ToolAuth", "sync_wrapped"]
-
-T = TypeVar("T")
-_WRAP: set[type[Any]] = set()
+__all__ = ["SyncProxy", "ToolAuth"]
 
 
-def sync_wrapped(cls: type[T]) -> type[T]:
-    """Mark a class whose instances the sync API hands out wrapped in a :class:`SyncProxy`."""
-    _WRAP.add(cls)
-    return cls
+def _is_resource(cls: type[Any]) -> bool:
+    """Objects of the resources layer with coroutine methods come back wrapped."""
+    return cls.__module__.startswith("toolauth.resources.") and any(
+        inspect.iscoroutinefunction(getattr(cls, name, None)) for name in dir(cls)
+    )
+
+
+_RESOURCE_TYPES: dict[type[Any], bool] = {}
 
 
 def _wrap(value: Any, loop: HomeLoop) -> Any:
-    if type(value) in _WRAP:
-        return SyncProxy(value, loop)
-    if isinstance(value, list) and value and type(value[0]) in _WRAP:
-        return [SyncProxy(v, loop) for v in value]
-    return value
+    if isinstance(value, list):
+        return [_wrap(item, loop) for item in value]
+    cls = type(value)
+    wrap = _RESOURCE_TYPES.get(cls)
+    if wrap is None:
+        wrap = _RESOURCE_TYPES[cls] = _is_resource(cls)
+    return SyncProxy(value, loop) if wrap else value
 
 
 class SyncProxy:

@@ -133,8 +133,8 @@ async def test_locked_shorter_than_the_busy_timeout_waits_and_succeeds(tmp_path:
 
 
 async def _short_busy_timeout(ta: AsyncToolAuth, seconds: float) -> None:
-    """The connect app's store gives up after ``seconds`` instead of 10 (no setting exists for
-    it, so set the pragma on its connection)."""
+    """The connect app's store gives up after ``seconds`` instead of 10 (the setting is
+    TOOLAUTH_SQLITE_BUSY_TIMEOUT; the fixture's client is already open, so set the pragma)."""
     store = await ta.store()
     await store._fetch(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
 

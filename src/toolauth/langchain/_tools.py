@@ -10,7 +10,7 @@ result as the artifact), recoverable failures as ``ToolException`` with
 import asyncio
 import json
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForToolRun,
@@ -20,9 +20,11 @@ from langchain_core.tools import BaseTool, ToolException
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 from .._exceptions import ToolAuthError, ValidationError
-from ..resources.sessions import Session
 from ..tools import ToolApiError, ToolSpec, builtin_tools
 from ._connections import CONNECT_LINK_EVENT, Emit, connection_required, manage
+
+if TYPE_CHECKING:
+    from ..resources.sessions import Session
 
 __all__ = ["ManageConnectionsTool", "ToolkitTool", "WaitForConnectionsTool", "session_tools"]
 
@@ -74,7 +76,7 @@ class _SessionTool(BaseTool):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    session: SkipValidation[Session] = Field(exclude=True, repr=False)
+    session: SkipValidation[Any] = Field(exclude=True, repr=False)  # a Session
     response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
     handle_tool_error: bool = True
 

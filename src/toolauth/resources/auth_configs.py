@@ -10,7 +10,6 @@ from .._ids import new_id
 from .._loop import HomeLoop, on_home_loop
 from .._models import AuthConfig, AuthConfigType, AuthScheme, utcnow
 from .._settings import Settings
-from .._sync import sync_wrapped
 from .._validation import check_credentials, check_scopes, check_text
 from ..catalog import Catalog, OAuth2SchemeSpec
 from ..store import Store
@@ -21,7 +20,6 @@ _OAUTH_APP_KEYS = ("client_id", "client_secret")
 _UNSET: Any = object()
 
 
-@sync_wrapped
 class AuthConfigs:
     """Create, read, update, enable, disable and delete auth configs."""
 

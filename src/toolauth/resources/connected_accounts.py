@@ -20,7 +20,6 @@ from .._models import (
     utcnow,
 )
 from .._settings import ConnectUrls, Settings
-from .._sync import sync_wrapped
 from .._validation import check_credentials, check_text, check_user_id
 from ..auth.fields import split_fields
 from ..catalog import ApiKeySchemeSpec, Catalog, OAuth2SchemeSpec
@@ -64,7 +63,6 @@ def _expiry(expires_in: object, expires_at: object) -> datetime | None:
     return expires_at
 
 
-@sync_wrapped
 class ConnectedAccounts:
     """List, read, import, enable, disable and delete connected accounts."""
 

@@ -12,7 +12,6 @@ from .._exceptions import ConnectionFailedError, ConnectionTimeoutError, NotFoun
 from .._loop import HomeLoop, on_home_loop
 from .._models import ConnectedAccount, ConnectionLink, ConnectionStatus, LinkStatus, utcnow
 from .._settings import ConnectUrls, Settings
-from .._sync import sync_wrapped
 from ..store import Store
 
 __all__ = ["ConnectionRequest", "Waiter"]
@@ -20,7 +19,6 @@ __all__ = ["ConnectionRequest", "Waiter"]
 _ENDED = (ConnectionStatus.FAILED, ConnectionStatus.EXPIRED, ConnectionStatus.INACTIVE)
 
 
-@sync_wrapped
 class ConnectionRequest:
     """A user's way to connect one account: send them to ``redirect_url``, then wait.
 

@@ -14,7 +14,6 @@ from .._exceptions import ConfigurationError, ConnectionRequiredError, Validatio
 from .._loop import HomeLoop, on_home_loop
 from .._models import AuthConfig, ConnectedAccount, ConnectionStatus, LinkStatus
 from .._settings import ConnectUrls
-from .._sync import sync_wrapped
 from .._validation import check_user_id
 from ..catalog import Catalog, ToolkitDefinition
 from ..store import Store
@@ -47,7 +46,6 @@ class ToolkitConnection(BaseModel):
     reason: str | None = None
 
 
-@sync_wrapped
 class Session:
     """A user-scoped view: authorize toolkits, check connections, make tools.
 

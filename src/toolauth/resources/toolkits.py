@@ -8,14 +8,12 @@ from typing import Any
 from .._http import HttpPool
 from .._loop import HomeLoop, on_home_loop
 from .._models import AuthScheme
-from .._sync import sync_wrapped
 from ..catalog import Catalog, OAuth2SchemeSpec, ToolkitDefinition
 from ..oauth.discovery import fetch_metadata
 
 __all__ = ["Toolkits"]
 
 
-@sync_wrapped
 class Toolkits:
     """The toolkits this client knows: ``list``, ``get``, ``register`` and ``discover``."""
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import importlib
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from .._crypto import Keyring
 from .._exceptions import ConfigurationError
+from .._settings import display_url
 from .base import AccountFilter, Store
 from .changes import ChangeHub, Subscription
 
@@ -31,23 +32,6 @@ BACKENDS = {
     "postgres": "toolauth.store.postgres:PostgresStore",
     "postgresql": "toolauth.store.postgres:PostgresStore",
 }
-
-
-def display_url(url: str) -> str:
-    """``url`` with any password masked (in the user part or a ``password=`` parameter), for
-    logs, reprs and error messages."""
-    parts = urlsplit(url)
-    if parts.password is None and "password=" not in parts.query.lower():
-        return url
-    netloc = parts.netloc
-    if parts.password is not None:
-        host = netloc.rsplit("@", 1)[1]
-        netloc = f"{parts.username or ''}:***@{host}"
-    query = "&".join(
-        f"{k}=***" if k.lower() == "password" else (f"{k}={v}" if sep else k)
-        for k, sep, v in (pair.partition("=") for pair in parts.query.split("&") if pair)
-    )
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def store_class(url: str) -> type[Store]:

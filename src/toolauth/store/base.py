@@ -10,12 +10,15 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._crypto import Keyring
 from .._models import AuthConfig, ConnectedAccount, ConnectionLink, ConnectionStatus
 from .changes import ChangeHub
 from .rows import COLUMNS, KINDS, TABLES, AnyModel, Model, decode_row, encode_row
+
+if TYPE_CHECKING:
+    from .._settings import Settings
 
 __all__ = ["COLUMNS", "KINDS", "TABLES", "AccountFilter", "Store", "decode_row", "encode_row"]
 
@@ -53,6 +56,11 @@ class Store(abc.ABC):
     def __init__(self, keyring: Keyring) -> None:
         self.keyring = keyring
         self.changes = ChangeHub()
+
+    @classmethod
+    def options(cls, settings: Settings) -> dict[str, Any]:
+        """The constructor options this backend takes from ``settings`` (timeouts, intervals)."""
+        return {}
 
     # lifecycle ---------------------------------------------------------------------------
     @abc.abstractmethod

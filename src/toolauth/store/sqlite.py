@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import aiosqlite
@@ -25,6 +25,9 @@ from .._crypto import Keyring
 from .._exceptions import ConfigurationError, ConflictError, StoreError
 from .queries import SQLITE, Queries, Statement
 from .sql import NO_VALUES, Clash, ScriptError, SQLStore, Tx
+
+if TYPE_CHECKING:
+    from .._settings import Settings
 
 __all__ = ["SQLiteStore", "sqlite_path"]
 
@@ -126,6 +129,13 @@ class SQLiteStore(SQLStore):
     """
 
     queries = Queries(SQLITE)
+
+    @classmethod
+    def options(cls, settings: Settings) -> dict[str, Any]:
+        return {
+            "busy_timeout": settings.sqlite_busy_timeout,
+            "watch_interval": settings.watch_interval,
+        }
 
     def __init__(
         self,
