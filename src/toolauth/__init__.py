@@ -24,9 +24,9 @@ from ._exceptions import (
     MigrationError,
     NotFoundError,
     OAuthError,
-    StateMismatchError,
     StoreError,
     TokenRefreshError,
+    ToolApiError,
     ToolAuthError,
     ValidationError,
 )
@@ -35,6 +35,7 @@ from ._settings import Settings
 from ._sync import ToolAuth
 from .catalog import ToolkitDefinition
 from .resources.connection_requests import ConnectionRequest
+from .resources.sessions import ResumeMode, Session, ToolkitConnection
 
 ConnectionFailed = ConnectionFailedError  # the name users of hosted platforms know
 
@@ -58,12 +59,15 @@ __all__ = [
     "MigrationError",
     "NotFoundError",
     "OAuthError",
+    "ResumeMode",
+    "Session",
     "Settings",
-    "StateMismatchError",
     "StoreError",
     "TokenRefreshError",
+    "ToolApiError",
     "ToolAuth",
     "ToolAuthError",
+    "ToolkitConnection",
     "ToolkitDefinition",
     "ValidationError",
     "__version__",

@@ -13,13 +13,16 @@ ToolAuthError                      error = "toolauth_error"
 ├── ConnectionRequiredError        no ACTIVE account to act with; carries toolkit and status
 ├── ConnectionFailedError          a connected account ended FAILED / EXPIRED / INACTIVE
 ├── ConnectionTimeoutError         waiting for a connection ran out of time (also a TimeoutError)
-└── OAuthError                     carries the RFC 6749 §5.2 ``error`` code from the server
-    ├── TokenRefreshError
-    └── StateMismatchError         RFC 6749 §10.12
+├── ToolApiError                   a toolkit's API refused a tool call; carries ``status_code``
+└── OAuthError                     an authorization server answered with an error
+    └── TokenRefreshError          a refresh failed; ``retryable`` says whether to try again
 ```
 
-Every error carries a machine-readable ``error`` code (as Authlib's errors do) and context on
-attributes. No message ever contains a token, secret, key or password.
+``error`` is always a short snake_case code a program can branch on, saying what went wrong:
+a fixed code per class (``"not_found"``, ``"connection_required"``, …), and for
+:class:`OAuthError` the code the authorization server sent (RFC 6749 §5.2, e.g.
+``"invalid_grant"``), as Authlib's errors do. Context goes on attributes. No message ever
+contains a token, secret, key or password.
 """
 
 from __future__ import annotations
@@ -35,9 +38,9 @@ __all__ = [
     "MigrationError",
     "NotFoundError",
     "OAuthError",
-    "StateMismatchError",
     "StoreError",
     "TokenRefreshError",
+    "ToolApiError",
     "ToolAuthError",
     "ValidationError",
 ]
@@ -189,10 +192,11 @@ class TokenRefreshError(OAuthError):
         self.retryable = retryable
 
 
-class StateMismatchError(OAuthError):
-    """The ``state`` of a callback is missing, unknown or already used (RFC 6749 §10.12)."""
+class ToolApiError(ToolAuthError):
+    """The toolkit's API refused a call; the message tells the model what to do next."""
 
-    def __init__(
-        self, description: str = "The state parameter is missing, unknown or used."
-    ) -> None:
-        super().__init__("invalid_state", description)
+    error = "tool_api_error"
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any, ParamSpec, TypeVar
 
-__all__ = ["HomeLoop", "LoopClosedError", "on_home_loop"]
+__all__ = ["HomeLoop", "LoopClosedError", "is_home_method", "on_home_loop"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -229,4 +229,10 @@ def on_home_loop(
             return await method(self, *args, **kwargs)
         return await home.run(method, self, *args, **kwargs)
 
+    on_home.__toolauth_on_home__ = True  # type: ignore[attr-defined]
     return on_home
+
+
+def is_home_method(value: object) -> bool:
+    """True for a method made with :func:`on_home_loop`."""
+    return getattr(value, "__toolauth_on_home__", False) is True

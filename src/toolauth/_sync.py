@@ -16,16 +16,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ._loop import HomeLoop
+from ._loop import HomeLoop, is_home_method
 
 __all__ = ["SyncProxy", "ToolAuth"]
 
 
 def _is_resource(cls: type[Any]) -> bool:
-    """Objects of the resources layer with coroutine methods come back wrapped."""
-    return cls.__module__.startswith("toolauth.resources.") and any(
-        inspect.iscoroutinefunction(getattr(cls, name, None)) for name in dir(cls)
-    )
+    """Objects whose methods run on the client's loop (``@on_home_loop``: the resources
+    layer's managers, sessions, connection requests) come back wrapped."""
+    return any(is_home_method(getattr(cls, name, None)) for name in dir(cls))
 
 
 _RESOURCE_TYPES: dict[type[Any], bool] = {}

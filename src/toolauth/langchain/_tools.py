@@ -7,6 +7,8 @@ result as the artifact), recoverable failures as ``ToolException`` with
 (``toolauth.connect_link``) and, inside LangGraph, through the stream writer.
 """
 
+from __future__ import annotations
+
 import asyncio
 import json
 from collections.abc import Iterable
@@ -19,8 +21,8 @@ from langchain_core.callbacks import (
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
-from .._exceptions import ToolAuthError, ValidationError
-from ..tools import ToolApiError, ToolSpec, builtin_tools
+from .._exceptions import ConnectionRequiredError, ToolAuthError, ValidationError
+from ..tools import ToolSpec, builtin_tools
 from ._connections import CONNECT_LINK_EVENT, Emit, connection_required, manage
 
 if TYPE_CHECKING:
@@ -114,13 +116,11 @@ class ToolkitTool(_SessionTool):
         try:
             parsed = spec.args_schema.model_validate(args)
             result = await session.execute(spec, parsed)
-        except ToolApiError as exc:
-            raise ToolException(exc.message) from None
-        except ToolAuthError as exc:
-            if exc.error != "connection_required":
-                raise ToolException(exc.message) from None
+        except ConnectionRequiredError:
             needed = await connection_required(session, spec.toolkit, emit)
             return _dump(needed), needed
+        except ToolAuthError as exc:  # ToolApiError and the rest: an observation for the model
+            raise ToolException(exc.message) from None
         return _dump(result), result
 
 

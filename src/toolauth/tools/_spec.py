@@ -13,23 +13,13 @@ from typing import Any, get_type_hints
 import httpx
 from pydantic import BaseModel, ConfigDict, create_model
 
-from .._exceptions import ToolAuthError
+from .._exceptions import ToolApiError
 
 __all__ = ["ToolApiError", "ToolSpec", "builtin_tools", "check_response", "toolkit_tool"]
 
 # Modules whose @toolkit_tool(..., builtin=True) functions ship with toolauth.
 _BUILTIN_MODULES = ("demo", "github", "gmail", "slack", "notion", "linear")
 _BUILTIN: dict[str, ToolSpec] = {}
-
-
-class ToolApiError(ToolAuthError):
-    """The toolkit's API refused a call; the message tells the model what to do next."""
-
-    error = "tool_api_error"
-
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.status_code = status_code
 
 
 @dataclass(frozen=True)
