@@ -40,7 +40,7 @@ from toolauth._crypto import Keyring, generate_key
 from toolauth._ids import new_id
 from toolauth._models import ConnectedAccount, ConnectionStatus, utcnow
 from toolauth.catalog import Catalog
-from toolauth.connect.flow import CSRF_COOKIE, state_cookie_name
+from toolauth.connect.steps import CSRF_COOKIE, state_cookie_name
 from toolauth.store.base import decode_row, encode_row
 from toolauth.store.sqlite import SQLiteStore, sqlite_path
 

@@ -8,12 +8,14 @@ import inspect
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, get_type_hints
+from typing import TYPE_CHECKING, Any, get_type_hints
 
-import httpx
 from pydantic import BaseModel, ConfigDict, create_model
 
 from .._exceptions import ToolApiError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["ToolApiError", "ToolSpec", "builtin_tools", "check_response", "toolkit_tool"]
 
