@@ -25,8 +25,11 @@ HEAVY = (
 TARGETS = {
     "python (no import)": "pass",
     "import toolauth": "import toolauth",
-    "import toolauth; toolauth.langchain": "import toolauth\nimport toolauth.langchain",
+    "langchain_core.tools.BaseTool": "from langchain_core.tools import BaseTool",
+    "import toolauth.langchain": "import toolauth.langchain",
 }
+# Goal (issue 10): toolauth.langchain adds at most this over langchain-core's own BaseTool.
+LANGCHAIN_BUDGET = (100.0, 15.0)  # ms, MiB
 
 CHILD = """
 import resource, sys, time
@@ -53,6 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{sys.executable}; median of {args.runs} fresh processes each")
     print(f"{'what':38} {'import ms':>10} {'peak RSS MiB':>13}  heavy modules loaded")
+    figures: dict[str, tuple[float, float]] = {}
     for name, code in TARGETS.items():
         _child(code)  # warm __pycache__ and the page cache
         runs = [_child(code) for _ in range(args.runs)]
@@ -60,6 +64,15 @@ def main() -> None:
         rss = statistics.median(float(r["rss"]) for r in runs) / 1024  # type: ignore[arg-type]
         heavy = ", ".join(runs[-1]["heavy"]) or "-"  # type: ignore[arg-type]
         print(f"{name:38} {ms:10.1f} {rss:13.1f}  {heavy}")
+        figures[name] = (ms, rss)
+    base, ours = figures["langchain_core.tools.BaseTool"], figures["import toolauth.langchain"]
+    extra_ms, extra_mib = ours[0] - base[0], ours[1] - base[1]
+    within = extra_ms <= LANGCHAIN_BUDGET[0] and extra_mib <= LANGCHAIN_BUDGET[1]
+    verdict = "within" if within else "OVER"
+    print(
+        f"toolauth.langchain over BaseTool: +{extra_ms:.1f} ms, +{extra_mib:.1f} MiB "
+        f"({verdict} the budget of +{LANGCHAIN_BUDGET[0]:.0f} ms, +{LANGCHAIN_BUDGET[1]:.0f} MiB)"
+    )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from typing import Any
 
 from toolauth import AsyncToolAuth, ConnectionStatus
 from toolauth._models import LinkStatus
-from toolauth.connect.flow import KeyForm, Page, Redirect
+from toolauth.connect.steps import KeyForm, Page, Redirect
 from toolauth.store.sqlite import sqlite_path
 
 TOOLKIT = {

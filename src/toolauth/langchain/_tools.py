@@ -109,7 +109,7 @@ class _SessionTool(BaseTool):
 class ToolkitTool(_SessionTool):
     """One toolkit tool, signed as the session's user. Never sees a token."""
 
-    spec: SkipValidation[ToolSpec] = Field(exclude=True, repr=False)
+    spec: SkipValidation[Any] = Field(exclude=True, repr=False)  # a ToolSpec
 
     async def _logic(self, args: dict[str, Any], emit: Emit) -> tuple[str, Any]:
         session, spec = self.session, self.spec
