@@ -161,11 +161,13 @@ class AsyncToolAuth:
         """The steps of connect links, for the connect app (loaded on first use)."""
         if self._connect_flow is None:
             from .connect.flow import ConnectFlow  # loads httpx and authlib: on first use
+            from .connect.links import LinkSteps
 
-            self._connect_flow = ConnectFlow(
+            links = LinkSteps(
                 store=self.store, settings=self._settings, urls=self.urls,
                 catalog=self.catalog, http=self._http,
             )  # fmt: skip
+            self._connect_flow = ConnectFlow(links)
         return self._connect_flow
 
     # sessions -----------------------------------------------------------------------------

@@ -27,7 +27,15 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any, ParamSpec, TypeVar
 
-__all__ = ["HomeLoop", "LoopClosedError", "is_home_method", "on_home_loop"]
+__all__ = [
+    "HomeLoop",
+    "InsideLoopError",
+    "LoopClosedError",
+    "is_home_method",
+    "loop_running",
+    "on_home_loop",
+    "run_sync",
+]
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -134,11 +142,7 @@ class HomeLoop:
         if home is None and self._owned:
             raise LoopClosedError("This ToolAuth client is closed.")
         if home is None:
-            if running is not None:
-                raise RuntimeError(
-                    "Called synchronously inside a running event loop; use the async form."
-                )
-            return asyncio.run(_await(fn, *args, **kwargs))
+            return run_sync(fn, *args, **kwargs)
         future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(
             _await(fn, *args, **kwargs), home
         )
@@ -200,6 +204,29 @@ class HomeLoop:
         if not thread.is_alive() and not loop.is_closed():
             loop.close()
         self._claimed = None
+
+
+class InsideLoopError(RuntimeError):
+    """A blocking call was made where an event loop is running (use the async form)."""
+
+
+def loop_running() -> bool:
+    """True when this thread is running an event loop (a blocking call here would stall it)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def run_sync(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run ``fn(*args, **kwargs)`` to the end from sync code, on a fresh event loop;
+    ``InsideLoopError`` when this thread is already running one."""
+    if loop_running():
+        raise InsideLoopError(
+            "Called synchronously inside a running event loop; use the async form."
+        )
+    return asyncio.run(_await(fn, *args, **kwargs))
 
 
 async def _await(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:

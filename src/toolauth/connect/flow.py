@@ -7,15 +7,12 @@ by concern: :mod:`.links` (shared), :mod:`.oauth_steps` (OAuth 2.0), :mod:`.key_
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from .._exceptions import ConflictError
-from .._http import HttpPool
 from .._models import LinkStatus, utcnow
-from .._settings import ConnectUrls, Settings
-from ..catalog import ApiKeySchemeSpec, Catalog, OAuth2SchemeSpec
-from ..store import Store
+from ..catalog import ApiKeySchemeSpec, OAuth2SchemeSpec
 from .key_forms import KeyFormSteps
 from .links import LinkSteps
 from .oauth_steps import OAuthSteps
@@ -27,18 +24,8 @@ __all__ = ["ConnectFlow"]
 class ConnectFlow:
     """The connect link's steps, for :mod:`toolauth.connect.app`."""
 
-    def __init__(
-        self,
-        *,
-        store: Callable[[], Awaitable[Store]],
-        settings: Settings,
-        urls: ConnectUrls,
-        catalog: Catalog,
-        http: HttpPool,
-    ) -> None:
-        self._links = LinkSteps(
-            store=store, settings=settings, urls=urls, catalog=catalog, http=http
-        )
+    def __init__(self, links: LinkSteps) -> None:
+        self._links = links
         self.oauth = OAuthSteps(self._links)
         self.forms = KeyFormSteps(self._links)
 

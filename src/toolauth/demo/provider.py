@@ -32,6 +32,7 @@ References:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -48,7 +49,6 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
-import anyio
 import jinja2
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -980,7 +980,7 @@ class DemoProvider:
         if fault == "invalid_grant":
             return self._token_error(_OAuthError("invalid_grant", "the grant was rejected"))
         if fault == "timeout":
-            await anyio.sleep(self.config.fault_delay)
+            await asyncio.sleep(self.config.fault_delay)
             return None  # slow, then answers normally
         raise ValueError(f"unknown token_endpoint_fault {fault!r}")
 

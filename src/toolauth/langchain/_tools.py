@@ -9,7 +9,6 @@ result as the artifact), recoverable failures as ``ToolException`` with
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,6 +21,7 @@ from langchain_core.tools import BaseTool, ToolException
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 from .._exceptions import ConnectionRequiredError, ToolAuthError, ValidationError
+from .._loop import loop_running, run_sync
 from ..tools import ToolSpec, builtin_tools
 from ._connections import CONNECT_LINK_EVENT, Emit, connection_required, manage
 
@@ -97,13 +97,11 @@ class _SessionTool(BaseTool):
         run_manager: CallbackManagerForToolRun | None = None,
         **kwargs: Any,
     ) -> tuple[str, Any]:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self._logic(kwargs, _sync_emitter(run_manager)))
-        raise ToolException(
-            f"{self.name} was invoked synchronously inside a running event loop; use ainvoke."
-        )
+        if loop_running():
+            raise ToolException(
+                f"{self.name} was invoked synchronously inside a running event loop; use ainvoke."
+            )
+        return run_sync(self._logic, kwargs, _sync_emitter(run_manager))
 
 
 class ToolkitTool(_SessionTool):

@@ -9,11 +9,10 @@ calls :meth:`ChangeHub.publish_all` when it cannot tell which account changed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-
-import anyio
 
 __all__ = ["ChangeHub", "Subscription"]
 
@@ -23,11 +22,11 @@ class Subscription:
 
     def __init__(self, key: str) -> None:
         self.key = key
-        self._event = anyio.Event()
+        self._event = asyncio.Event()
         self._models: list[Any] = []
         self._unknown = False
 
-    def _ring(self, models: tuple[Any, ...]) -> None:
+    def ring(self, models: tuple[Any, ...]) -> None:
         if models:
             self._models.extend(models)
         else:
@@ -42,7 +41,7 @@ class Subscription:
         """
         await self._event.wait()
         # Re-arm before the caller re-reads state, so a change during the re-read rings again.
-        self._event = anyio.Event()
+        self._event = asyncio.Event()
         models, self._models = self._models, []
         unknown, self._unknown = self._unknown, False
         return None if unknown else models
@@ -72,10 +71,10 @@ class ChangeHub:
         """Account ``account_id`` changed; ``models`` are the rows the commit wrote, if known."""
         self.generation += 1
         for sub in tuple(self._subs.get(account_id, ())):
-            sub._ring(models)
+            sub.ring(models)
 
     def publish_all(self) -> None:
         self.generation += 1
         for group in tuple(self._subs.values()):
             for sub in tuple(group):
-                sub._ring(())
+                sub.ring(())

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import aiosqlite
-import anyio
 
 from .._crypto import Keyring
 from .._exceptions import ConfigurationError, ConflictError, StoreError
@@ -150,7 +149,7 @@ class SQLiteStore(SQLStore):
         self.busy_timeout = busy_timeout
         self.watch_interval = watch_interval
         self._db: aiosqlite.Connection | None = None
-        self._lock = anyio.Lock()
+        self._lock = asyncio.Lock()
         self._watchers = 0
         self._watch_task: asyncio.Task[None] | None = None
 
@@ -162,7 +161,7 @@ class SQLiteStore(SQLStore):
     async def _connect(self) -> bool:
         if self._db is not None:
             return False
-        await anyio.to_thread.run_sync(lambda: self.path.parent.mkdir(parents=True, exist_ok=True))
+        await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
         try:
             db = await aiosqlite.connect(self.path, isolation_level=None)
         except sqlite3.Error as exc:
