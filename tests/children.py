@@ -156,7 +156,7 @@ async def _instance(ta: Any) -> None:
             elif order["do"] == "link":
                 req = await ta.connected_accounts.link(order["user_id"], order["auth_config_id"])
                 _say(
-                    link_id=req.id,
+                    link_id=req.link_id,
                     redirect_url=req.redirect_url,
                     connected_account_id=req.connected_account_id,
                 )

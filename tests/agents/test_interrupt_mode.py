@@ -14,7 +14,7 @@ from tests.conftest import Connect
 from toolauth.langchain import connect_link_interrupts, resume_when_connected
 
 PAYLOAD_KEYS = {
-    "type", "v", "toolkit", "toolkit_name", "redirect_url", "connection_request_id",
+    "type", "v", "toolkit", "toolkit_name", "redirect_url", "connection_request_id", "link_id",
     "connected_account_id", "expires_at",
 }  # fmt: skip
 
@@ -49,14 +49,12 @@ async def test_interrupt_then_resume_when_connected(connect: Connect, user: User
     assert payload["type"] == "toolauth.connect_link"
     assert payload["v"] == 1
     assert payload["toolkit"] == "demo"
-    assert payload["redirect_url"].endswith("/link/" + payload["connection_request_id"])
+    assert payload["redirect_url"].endswith("/link/" + payload["link_id"])
     # the run stopped inside the meta tool: no ToolMessage for it yet
     assert snapshot.next == ("tools",)
     assert not [m for m in snapshot.values["messages"] if m.name == "COMPOSIO_MANAGE_CONNECTIONS"]
     # the DEMO_LIST_ITEMS "connection required" and the interrupt carry the same link
-    assert [ln["connection_request_id"] for ln in first.links] == [
-        payload["connection_request_id"]
-    ] * 2
+    assert [ln["link_id"] for ln in first.links] == [payload["link_id"]] * 2
 
     user.open_link(payload["redirect_url"])
     await user.done()
@@ -72,7 +70,7 @@ async def test_interrupt_then_resume_when_connected(connect: Connect, user: User
     assert "Follow the white rabbit" in messages[-1].content
     assert model.remaining == 0
     assert (await agent.aget_state(config)).interrupts == ()
-    assert [ln["id"] for ln in links_in_db(ta, "alice")] == [payload["connection_request_id"]]
+    assert [ln["id"] for ln in links_in_db(ta, "alice")] == [payload["link_id"]]
     accounts = await ta.connected_accounts.list(user_id="alice")
     assert [(a.id, a.status) for a in accounts] == [(payload["connected_account_id"], "ACTIVE")]
     meta = [m for m in messages if isinstance(m, ToolMessage) and m.name.startswith("COMPOSIO")]

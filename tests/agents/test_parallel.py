@@ -42,7 +42,7 @@ def answer(messages: list[BaseMessage]) -> AIMessage:
 
 
 def check_one_link(ta: Any, links: list[dict[str, Any]]) -> str:
-    ids = {ln["connection_request_id"] for ln in links}
+    ids = {ln["link_id"] for ln in links}
     assert len(ids) == 1, links
     assert [ln["id"] for ln in links_in_db(ta, "alice")] == list(ids)
     return ids.pop()

@@ -73,8 +73,8 @@ async def test_agent_connects_and_resumes_by_itself(connect: Connect, user: User
     assert first["type"] == "toolauth.connect_link"
     assert first["v"] == 1
     assert first["toolkit"] == "demo"
-    assert first["redirect_url"].endswith("/link/" + first["connection_request_id"])
-    assert [ln["id"] for ln in links_in_db(ta, "alice")] == [first["connection_request_id"]]
+    assert first["redirect_url"].endswith("/link/" + first["link_id"])
+    assert [ln["id"] for ln in links_in_db(ta, "alice")] == [first["link_id"]]
 
     accounts = await ta.connected_accounts.list(user_id="alice")
     assert [a.status for a in accounts] == ["ACTIVE"]

@@ -71,10 +71,10 @@ async def test_first_use_links_waits_and_answers_in_one_turn(demo_app):
     ]
     link = events[1]
     assert link["toolkit_name"] == "Demo"
-    assert link["redirect_url"] == f"{url}/link/{link['connection_request_id']}"
+    assert link["redirect_url"] == f"{url}/link/{link['link_id']}"
     assert "Follow the white rabbit" in events[-2]["text"]
     async with httpx.AsyncClient() as http:
-        status = (await http.get(f"{url}/api/links/{link['connection_request_id']}")).json()
+        status = (await http.get(f"{url}/api/links/{link['link_id']}")).json()
         assert (status["status"], status["connected_account_status"]) == ("COMPLETED", "ACTIVE")
         connections = (await http.get(f"{url}/api/connections")).json()["connections"]
     assert {c["toolkit"]: c["status"] for c in connections} == {

@@ -102,7 +102,7 @@ async def test_headers_on_redirects_and_message_pages(connect: Connect) -> None:
     async with httpx.AsyncClient() as http:
         redirect = await http.get(req.redirect_url)
         missing = await http.get(f"{connect.base_url}/link/ln_doesnotexist")
-        not_a_link = await http.get(f"{connect.base_url}/link/ca_{req.id[3:]}")
+        not_a_link = await http.get(f"{connect.base_url}/link/ca_{req.link_id[3:]}")
         callback = await http.get(f"{connect.base_url}/oauth/callback")
         health = await http.get(f"{connect.base_url}/healthz")
         css = await http.get(urljoin(f"{connect.base_url}/link/ln_x", "../static/toolauth.css"))
@@ -208,7 +208,7 @@ async def test_key_forms_through_an_app_mounted_under_a_prefix(mounted, browser:
     req = await ta.connected_accounts.link("alice-user", config.id, callback_url=APP_CALLBACK)
 
     page = await browser.get(req.redirect_url)
-    assert f"Path=/toolauth/link/{req.id}" in page.response.headers["set-cookie"]
+    assert f"Path=/toolauth/link/{req.link_id}" in page.response.headers["set-cookie"]
     css = re.search(r'href="([^"]+\.css)"', page.response.text).group(1)
     assert (await browser.http.get(urljoin(req.redirect_url, css))).status_code == 200
     landing = await browser.post(
@@ -229,4 +229,4 @@ async def test_retry_links_point_below_the_prefix(mounted, browser: Browser) -> 
     landing = await browser.oauth_consent(req.redirect_url)
 
     assert landing.response.status_code == 502
-    assert f'href="{base_url}/link/{req.id}"' in landing.response.text
+    assert f'href="{base_url}/link/{req.link_id}"' in landing.response.text

@@ -59,7 +59,7 @@ async def test_the_form_shows_the_catalogs_fields_with_csrf_protection(
     assert len(token) >= 32
     cookie = response.headers["set-cookie"]
     assert cookie.startswith(f"toolauth_csrf={token};")
-    assert f"Path=/link/{req.id}" in cookie
+    assert f"Path=/link/{req.link_id}" in cookie
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie
     csp = response.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in csp
@@ -90,7 +90,7 @@ async def test_a_valid_api_key_connects_and_is_stored_encrypted(
     assert account.status is ConnectionStatus.ACTIVE
     assert account.credentials["api_key"].get_secret_value() == key
     assert account.data == {} and account.scopes == () and account.expires_at is None
-    assert await link_status(connect, req.id) is LinkStatus.COMPLETED
+    assert await link_status(connect, req.link_id) is LinkStatus.COMPLETED
     raw = db_bytes(ta)
     assert len(raw) > 0
     assert key.encode() not in raw and key[5:].encode() not in raw
@@ -121,7 +121,7 @@ async def test_a_rejected_key_shows_the_form_again_and_stores_nothing(
     assert wrong not in html  # a secret is never echoed back
     assert accounts_only(ta) == before
     assert wrong.encode() not in db_bytes(ta)
-    assert await link_status(connect, req.id) is LinkStatus.PENDING
+    assert await link_status(connect, req.link_id) is LinkStatus.PENDING
     assert connect.provider.stats.failed_auth == 1  # it was really checked with the provider
     # The re-rendered form carries a fresh CSRF token; the user fixes the key and succeeds.
     key = connect.provider.issue_api_key("alice")
@@ -147,7 +147,7 @@ async def test_a_value_of_the_wrong_shape_is_refused_before_calling_the_provider
     assert "demo_..." in landing.response.text
     assert connect.provider.stats.api_requests == 0
     assert accounts_only(ta) == before
-    assert await link_status(connect, req.id) is LinkStatus.PENDING
+    assert await link_status(connect, req.link_id) is LinkStatus.PENDING
 
 
 async def test_an_empty_required_field_is_named(connect: Connect, browser: Browser) -> None:
@@ -200,7 +200,7 @@ async def test_a_form_without_a_valid_csrf_pair_is_refused(
     assert req.redirect_url in response.text  # "try again" opens the link afresh
     assert accounts_only(ta) == before
     assert connect.provider.stats.api_requests == 0
-    assert await link_status(connect, req.id) is LinkStatus.PENDING
+    assert await link_status(connect, req.link_id) is LinkStatus.PENDING
     assert key.encode() not in db_bytes(ta)
 
 
@@ -282,7 +282,7 @@ async def test_an_unreachable_api_stores_nothing(connect: Connect, browser: Brow
     assert landing.response.status_code == 400
     assert "Could not reach Demo Bearer" in landing.response.text
     assert accounts_only(ta) == before
-    assert await link_status(connect, req.id) is LinkStatus.PENDING
+    assert await link_status(connect, req.link_id) is LinkStatus.PENDING
 
 
 async def test_a_completed_key_link_cannot_be_submitted_again(
@@ -309,4 +309,4 @@ async def test_a_completed_key_link_cannot_be_submitted_again(
     assert snapshot(ta) == before
     account = await ta.connected_accounts.get(req.connected_account_id)
     assert account.credentials["api_key"].get_secret_value() == key
-    assert urlsplit(req.redirect_url).path == f"/link/{req.id}"
+    assert urlsplit(req.redirect_url).path == f"/link/{req.link_id}"

@@ -27,7 +27,7 @@ async def test_link_is_idempotent_while_pending_and_returns_the_active_account_a
     config = await ta.auth_configs.create("demo", auth_scheme="API_KEY")
     first = await ta.connected_accounts.link("alice-user", config.id)
     second = await ta.connected_accounts.link("alice-user", config.id)
-    assert second.id == first.id and second.redirect_url == first.redirect_url
+    assert second.link_id == first.link_id and second.redirect_url == first.redirect_url
     assert second.connected_account_id == first.connected_account_id
     assert first.status is ConnectionStatus.INITIATED
 
@@ -37,7 +37,7 @@ async def test_link_is_idempotent_while_pending_and_returns_the_active_account_a
     await first.wait_for_connection(timeout=5)
     after = await ta.connected_accounts.link("alice-user", config.id)
 
-    assert after.redirect_url is None and after.id is None
+    assert after.redirect_url is None and after.link_id is None
     assert after.status is ConnectionStatus.ACTIVE
     assert after.connected_account_id == first.connected_account_id
     assert (await after.wait_for_connection(timeout=1)).is_active
@@ -55,7 +55,7 @@ async def test_reinitiate_keeps_the_account_active_until_the_new_grant_replaces_
 
     again = await ta.connected_accounts.link("alice-user", config.id, reinitiate=True)
 
-    assert again.id is not None and again.id != first.id
+    assert again.link_id is not None and again.link_id != first.link_id
     assert again.connected_account_id == old.id
     assert again.status is ConnectionStatus.ACTIVE
     still = await ta.connected_accounts.get(old.id)
@@ -66,7 +66,7 @@ async def test_reinitiate_keeps_the_account_active_until_the_new_grant_replaces_
         assert (await client.get("/me")).status_code == 200
     assert (
         await ta.connected_accounts.link("alice-user", config.id, reinitiate=True)
-    ).id == again.id
+    ).link_id == again.link_id
 
     await browser.oauth_consent(again.redirect_url, username="bob", password="builder")
     new = await again.wait_for_connection(timeout=5)
@@ -91,7 +91,7 @@ async def test_a_failed_account_is_reused_by_the_next_link(
 
     second = await ta.connected_accounts.link("alice-user", config.id)
 
-    assert second.id != first.id
+    assert second.link_id != first.link_id
     assert second.connected_account_id == failed.id
     assert second.status is ConnectionStatus.INITIATED
     await browser.oauth_consent(second.redirect_url)
@@ -203,7 +203,7 @@ async def test_the_status_endpoint_reports_progress_without_secrets(
     ta = connect.ta
     config = await ta.auth_configs.create("demo")
     req = await ta.connected_accounts.link("alice-user-SENTINEL", config.id)
-    url = f"{connect.base_url}/api/links/{req.id}"
+    url = f"{connect.base_url}/api/links/{req.link_id}"
 
     async with httpx.AsyncClient() as http:
         pending = await http.get(url)
@@ -211,12 +211,12 @@ async def test_the_status_endpoint_reports_progress_without_secrets(
         await req.wait_for_connection(timeout=5)
         completed = await http.get(url)
         unknown = await http.get(f"{connect.base_url}/api/links/ln_doesnotexist")
-        not_an_id = await http.get(f"{connect.base_url}/api/links/ca_{req.id[3:]}")
+        not_an_id = await http.get(f"{connect.base_url}/api/links/ca_{req.link_id[3:]}")
 
     assert pending.status_code == 200
     assert pending.headers["cache-control"] == "no-store"
     assert pending.json() == {
-        "id": req.id,
+        "id": req.link_id,
         "toolkit": "demo",
         "status": "PENDING",
         "connected_account_id": req.connected_account_id,
@@ -295,7 +295,7 @@ async def test_oauth_tokens_are_encrypted_in_the_database_file(
     for name in ("access_token", "refresh_token"):
         assert account.credentials[name].get_secret_value().encode() not in raw
     store = await ta.store()
-    link = await store.get_link(req.id)
+    link = await store.get_link(req.link_id)
     assert link.status is LinkStatus.COMPLETED
     assert b"demo-client-secret-SENTINEL" not in raw
     assert link.secrets["code_verifier"].get_secret_value().encode() not in raw

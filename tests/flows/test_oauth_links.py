@@ -61,7 +61,7 @@ async def test_the_redirect_to_the_provider_is_a_complete_pkce_request(
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie
     assert q["state"] in response.headers["set-cookie"]
-    link = await link_of(connect, req.id)
+    link = await link_of(connect, req.link_id)
     assert link.state_hash == hashlib.sha256(q["state"].encode()).hexdigest()
     assert "code_verifier" in link.secrets
 
@@ -95,7 +95,7 @@ async def test_success_sends_the_user_to_the_callback_url_without_any_token(
     assert set(account.credentials) >= {"access_token", "refresh_token"}
     assert account.scopes == DEMO_SCOPES
     assert before + timedelta(seconds=3500) < account.expires_at < utcnow() + timedelta(hours=1)
-    link = await link_of(connect, req.id)
+    link = await link_of(connect, req.link_id)
     assert link.status is LinkStatus.COMPLETED
     assert link.state_hash is None
     secret_values = [v.get_secret_value() for v in account.credentials.values()]
@@ -159,7 +159,7 @@ async def test_denied_consent_fails_the_link_and_wakes_the_waiter(
     assert account.status is ConnectionStatus.FAILED
     assert account.status_reason == "the user denied the request"
     assert not account.credentials
-    link = await link_of(connect, req.id)
+    link = await link_of(connect, req.link_id)
     assert link.status is LinkStatus.FAILED
     assert link.error == "access_denied"
     (failure,) = failures
@@ -273,7 +273,7 @@ async def test_an_issuer_mismatch_fails_the_link(connect: Connect, browser: Brow
     account = await ta.connected_accounts.get(req.connected_account_id)
     assert account.status is ConnectionStatus.FAILED
     assert not account.credentials
-    link = await link_of(connect, req.id)
+    link = await link_of(connect, req.link_id)
     assert link.status is LinkStatus.FAILED and link.error == "issuer_mismatch"
     with pytest.raises(ConnectionFailedError):
         await req.wait_for_connection(timeout=1)
@@ -311,7 +311,7 @@ async def test_an_expired_link_is_refused_on_open_and_on_callback(
         assert "expired" in response.text
     assert connect.provider.stats.token_requests["authorization_code"] == 0
     for req in (started, unopened):
-        assert (await link_of(connect, req.id)).status is LinkStatus.EXPIRED
+        assert (await link_of(connect, req.link_id)).status is LinkStatus.EXPIRED
         account = await ta.connected_accounts.get(req.connected_account_id)
         assert not account.is_active and not account.credentials
         with pytest.raises(ConnectionFailedError, match="expired"):
@@ -352,7 +352,7 @@ async def _outage_then_retry(
     assert req.redirect_url in landing.response.text  # the "try again" button
     account = await ta.connected_accounts.get(req.connected_account_id)
     assert account.status is ConnectionStatus.INITIATED and not account.credentials
-    assert (await link_of(connect, req.id)).status is LinkStatus.PENDING
+    assert (await link_of(connect, req.link_id)).status is LinkStatus.PENDING
 
     connect.provider.config.token_endpoint_fault = None
     retry = await browser.oauth_consent(req.redirect_url)
@@ -377,7 +377,7 @@ async def test_invalid_grant_at_code_exchange_fails_the_link(
     account = await ta.connected_accounts.get(req.connected_account_id)
     assert account.status is ConnectionStatus.FAILED
     assert account.status_reason == "the grant was rejected"
-    assert (await link_of(connect, req.id)).status is LinkStatus.FAILED
+    assert (await link_of(connect, req.link_id)).status is LinkStatus.FAILED
     with pytest.raises(ConnectionFailedError, match="the grant was rejected"):
         await req.wait_for_connection(timeout=1)
 
@@ -492,7 +492,7 @@ async def test_a_link_for_user_a_never_connects_user_b(connect: Connect, browser
     assert not b.credentials
     assert [x.id for x in await ta.connected_accounts.list(user_id="user-b", status="ACTIVE")] == []
     assert [x.id for x in await ta.connected_accounts.list(user_id="user-a")] == [a.id]
-    assert (await link_of(connect, for_b.id)).status is LinkStatus.PENDING
+    assert (await link_of(connect, for_b.link_id)).status is LinkStatus.PENDING
 
 
 async def test_two_links_open_in_one_browser_both_complete(
@@ -540,7 +540,7 @@ async def test_a_temporarily_unavailable_authorization_response_keeps_the_link_o
 
     assert response.status_code == 502
     assert "Demo is not answering" in response.text
-    assert (await link_of(connect, req.id)).status is LinkStatus.PENDING
+    assert (await link_of(connect, req.link_id)).status is LinkStatus.PENDING
     account = await ta.connected_accounts.get(req.connected_account_id)
     assert account.status is ConnectionStatus.INITIATED
     paused.stop_at = None

@@ -34,7 +34,7 @@ def test_sync_client_serves_and_links(home, provider, store_env):
         config = ta.auth_configs.create("demo", auth_scheme="API_KEY")
         req = ta.connected_accounts.link("u", config.id)
         assert req.redirect_url.startswith(base_url)
-        assert ta.connected_accounts.link("u", config.id).id == req.id  # idempotent
+        assert ta.connected_accounts.link("u", config.id).link_id == req.link_id  # idempotent
 
 
 async def test_the_client_uses_the_backend_under_test(connect, backend):

@@ -124,7 +124,7 @@ async def test_sigkill_mid_burst_loses_nothing_and_every_link_finishes_after_res
                 in_flight = 0
                 for req in requests:
                     account = await ta.connected_accounts.get(req.connected_account_id)
-                    link = await store.get_link(req.id)
+                    link = await store.get_link(req.link_id)
                     if account.status is ConnectionStatus.ACTIVE:
                         assert link.status is LinkStatus.COMPLETED
                         assert {"access_token", "refresh_token"} <= set(account.credentials)
@@ -159,7 +159,7 @@ async def test_sigkill_mid_burst_loses_nothing_and_every_link_finishes_after_res
                 async with await ta.connected_accounts.http_client(account.id) as client:
                     assert (await client.get("/me")).status_code == 200
             for req in requests:
-                assert (await store.get_link(req.id)).status is LinkStatus.COMPLETED
+                assert (await store.get_link(req.link_id)).status is LinkStatus.COMPLETED
             for listed in await store.list_auth_configs():
                 assert listed.id == config.id
     with closing(sqlite3.connect(sqlite_path(ta.settings.database_url))) as db:

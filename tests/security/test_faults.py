@@ -196,7 +196,7 @@ async def test_a_database_locked_when_the_tokens_come_back_leaves_the_link_open(
         assert response.status_code == 500 and "Nothing was saved" in response.text  # type: ignore[attr-defined]
         account = await ta.connected_accounts.get(req.connected_account_id)
         assert account.status is ConnectionStatus.INITIATED and not account.credentials
-        link = await (await ta.store()).get_link(req.id)
+        link = await (await ta.store()).get_link(req.link_id)
         assert link.status is LinkStatus.PENDING and link.is_usable()
 
         browser.stop_at = APP_CALLBACK

@@ -93,7 +93,7 @@ class Fixture:
                 req = await ta.connected_accounts.link(
                     f"fuzz-{n}", config.id, callback_url=APP_CALLBACK if n % 2 else None
                 )
-                self.ids.append(req.id)
+                self.ids.append(req.link_id)
                 opened = await http.get(req.redirect_url)
                 for name, cookie in opened.cookies.items():
                     self.cookies.append((name, cookie))
@@ -112,7 +112,7 @@ class Fixture:
         provider.config.deny_all_consent = False
         expired = await ta.connected_accounts.link("fuzz-expired", oauth.id, ttl=0.05)
         await anyio.sleep(0.06)
-        self.ids += [done.id, failed.id, expired.id]
+        self.ids += [done.link_id, failed.link_id, expired.link_id]
         store = await ta.store()
         for link_id in self.ids:
             link = await store.get_link(link_id)
@@ -265,7 +265,7 @@ async def test_hostile_bytes_in_cookies_and_form_tokens_are_refused_not_crashed(
         )  # fmt: skip
         assert streamed.status_code == 413
     assert not (await ta.connected_accounts.get(req.connected_account_id)).is_active
-    assert (await (await ta.store()).get_link(oreq.id)).state_hash is not None  # not spent
+    assert (await (await ta.store()).get_link(oreq.link_id)).state_hash is not None  # not spent
 
 
 # -- the store ------------------------------------------------------------------------------------

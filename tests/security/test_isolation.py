@@ -83,7 +83,7 @@ async def test_user_b_waiting_in_the_meta_tool_never_wakes_with_as_account(
     meta = results["meta"].artifact["results"][0]
     assert meta["status"] == "initiated" and not meta["has_active_connection"]
     assert meta["connected_account_id"] != a_account.id
-    assert a_req.id not in meta["redirect_url"]
+    assert a_req.link_id not in meta["redirect_url"]
     waited = results["wait"].artifact
     assert waited["all_active"] is False
     assert waited["results"][0]["connected_account_id"] == meta["connected_account_id"]
@@ -102,7 +102,7 @@ async def test_user_b_cannot_read_use_refresh_or_delete_as_account_through_a_ses
     a_account, a_req = await connect_a(connect, browser)
     a_row, a_link_row = (
         row(ta, "connected_accounts", a_account.id),
-        row(ta, "connection_links", a_req.id),
+        row(ta, "connection_links", a_req.link_id),
     )
     provider.reset_stats()
 
@@ -124,7 +124,7 @@ async def test_user_b_cannot_read_use_refresh_or_delete_as_account_through_a_ses
     assert b_id != a_account.id
     for reinitiate in (False, True):
         req = await bob.authorize("demo", reinitiate=reinitiate)
-        assert req.connected_account_id == b_id and req.id != a_req.id
+        assert req.connected_account_id == b_id and req.link_id != a_req.link_id
     connection = await bob.connection("demo")
     assert connection.connected_account_id == b_id and not connection.has_active_connection
 
@@ -151,7 +151,7 @@ async def test_user_b_cannot_read_use_refresh_or_delete_as_account_through_a_ses
         assert "white rabbit" not in message.content.lower()
 
     assert row(ta, "connected_accounts", a_account.id) == a_row
-    assert row(ta, "connection_links", a_req.id) == a_link_row
+    assert row(ta, "connection_links", a_req.link_id) == a_link_row
     assert provider.stats.api_requests == 0  # nothing ran with A's token
     assert provider.stats.refresh_requests == 0 and provider.stats.revocations == 0
     alice = ta.create("user-a", toolkits=["demo"])
@@ -179,7 +179,7 @@ async def test_as_link_is_useless_to_b(connect: Connect, browser: Browser) -> No
     needed = (await tool.ainvoke(call(tool))).artifact
     assert needed["error"] == "connection_required"
     assert needed["connected_account_id"] != a_req.connected_account_id
-    assert a_req.id not in needed["redirect_url"]
+    assert a_req.link_id not in needed["redirect_url"]
     assert await ta.connected_accounts.list(user_id="user-b", status="ACTIVE") == []
     # A finished link cannot be used again by anyone.
     again = await browser.http.get(a_req.redirect_url)
@@ -206,13 +206,13 @@ async def test_the_status_endpoint_never_names_the_user_or_a_secret(
         await anyio.sleep(1.1)
     else:
         await browser.http.get(req.redirect_url)  # a CSRF token exists
-    link = await (await ta.store()).get_link(req.id)
+    link = await (await ta.store()).get_link(req.link_id)
     account = await ta.connected_accounts.get(req.connected_account_id)
     hidden = [user, *(v.get_secret_value() for v in link.secrets.values())]
     hidden += [v.get_secret_value() for v in account.credentials.values() if len(v) > 8]
 
     async with httpx.AsyncClient() as http:
-        response = await http.get(f"{connect.base_url}/api/links/{req.id}")
+        response = await http.get(f"{connect.base_url}/api/links/{req.link_id}")
 
     assert response.status_code == 200
     body = response.json()

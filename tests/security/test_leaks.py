@@ -478,7 +478,7 @@ async def errors(w: World) -> None:
     req = await ta.connected_accounts.link("leak-denied", managed.id)
     await w.browser.oauth_consent(req.redirect_url, decision="deny")
     await expect_error(w, "wait for a denied link", req.wait_for_connection(timeout=2))
-    await w.status(req.id)
+    await w.status(req.link_id)
 
     # a tampered row, and a client with the wrong key
     store = await ta.store()

@@ -46,7 +46,7 @@ async def assert_failed_cleanly(connect: Connect, req, tokens_before: set[str], 
     account = await connect.ta.connected_accounts.get(req.connected_account_id)
     assert account.status is ConnectionStatus.FAILED
     assert not account.credentials
-    link = await stored_link(connect, req.id)
+    link = await stored_link(connect, req.link_id)
     assert link.status is LinkStatus.FAILED
     assert link.error == error
     assert link.state_hash is None  # spent: the real code cannot be delivered afterwards
@@ -72,7 +72,7 @@ async def test_we_always_send_s256_of_the_stored_verifier_never_plain(
     response = await paused.http.get(req.redirect_url)
     location = response.headers["location"]
     q = query_of(location)
-    verifier = (await stored_link(connect, req.id)).secrets["code_verifier"].get_secret_value()
+    verifier = (await stored_link(connect, req.link_id)).secrets["code_verifier"].get_secret_value()
 
     assert q["code_challenge_method"] == "S256"
     assert "plain" not in location.lower()
@@ -213,7 +213,9 @@ async def test_a_code_issued_for_another_redirect_uri_is_refused(
     config = await ta.auth_configs.create("demo")
     req = await ta.connected_accounts.link("victim", config.id, callback_url=APP_CALLBACK)
     authorize = query_of((await paused.http.get(req.redirect_url)).headers["location"])
-    assert authorize["redirect_uri"] == ours == (await stored_link(connect, req.id)).redirect_uri
+    assert (
+        authorize["redirect_uri"] == ours == (await stored_link(connect, req.link_id)).redirect_uri
+    )
     code = await attacker_code(
         connect, redirect_uri=elsewhere, state=authorize["state"],
         code_challenge=authorize["code_challenge"], username="alice",
@@ -244,7 +246,7 @@ async def test_a_code_replayed_at_the_token_endpoint_revokes_the_grant_and_we_no
     paused.stop_at = None
     assert (await paused.get(landing.url)).response.status_code == 200
     account = await req.wait_for_connection(timeout=5)
-    verifier = (await stored_link(connect, req.id)).secrets["code_verifier"].get_secret_value()
+    verifier = (await stored_link(connect, req.link_id)).secrets["code_verifier"].get_secret_value()
 
     async with httpx.AsyncClient() as attacker:  # even with the secret and the verifier
         replay = await attacker.post(
@@ -293,4 +295,4 @@ async def test_the_same_callback_delivered_many_times_at_once_spends_the_code_on
     account = await req.wait_for_connection(timeout=5)
     assert account.is_active
     assert len(await ta.connected_accounts.list(user_id="clicker")) == 1
-    assert (await stored_link(connect, req.id)).status is LinkStatus.COMPLETED
+    assert (await stored_link(connect, req.link_id)).status is LinkStatus.COMPLETED

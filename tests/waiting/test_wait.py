@@ -251,7 +251,7 @@ async def test_a_waiter_here_wakes_when_another_process_completes(provider, home
             waiting = asyncio.create_task(req.wait_for_connection(timeout=15))
             await asyncio.sleep(0.2)
             assert not waiting.done()
-            await child.send(link_id=req.id)
+            await child.send(link_id=req.link_id)
             account = await asyncio.wait_for(waiting, 20)
             woke = time.monotonic()
             done = await child.read()

@@ -135,11 +135,14 @@ class DemoChat:
     def _link(payload: Any, links: set[str]) -> list[dict[str, Any]]:
         if not isinstance(payload, dict) or payload.get("type") != CONNECT_LINK_EVENT:
             return []
-        link_id = str(payload.get("connection_request_id") or "")
+        link_id = str(payload.get("link_id") or "")
         if not link_id or link_id in links:
             return []
         links.add(link_id)
-        keep = ("toolkit", "toolkit_name", "redirect_url", "connection_request_id", "expires_at")
+        keep = (
+            "toolkit", "toolkit_name", "redirect_url", "connection_request_id", "link_id",
+            "expires_at",
+        )  # fmt: skip
         return [{"type": "connect_link", **{k: payload.get(k) for k in keep}}]
 
     # connections panel -------------------------------------------------------------------

@@ -31,6 +31,7 @@ def link_payload(req: ConnectionRequest, name: str) -> dict[str, Any]:
         "toolkit_name": name,
         "redirect_url": req.redirect_url,
         "connection_request_id": req.id,
+        "link_id": req.link_id,
         "connected_account_id": req.connected_account_id,
         "expires_at": req.expires_at.isoformat() if req.expires_at else None,
     }

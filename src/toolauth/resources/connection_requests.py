@@ -47,8 +47,14 @@ class ConnectionRequest:
         self._home = waiter.home
 
     @property
-    def id(self) -> str | None:
-        """The link id (``ln_...``), or ``None`` for an account that was already ACTIVE."""
+    def id(self) -> str:
+        """The connected account's id (``ca_...``), as hosted platforms name a request:
+        ``connected_accounts.wait_for_connection(req.id)`` waits for it."""
+        return self._account.id
+
+    @property
+    def link_id(self) -> str | None:
+        """The connect link's id (``ln_...``), or ``None`` for an account already ACTIVE."""
         return self._link.id if self._link else None
 
     @property
@@ -94,8 +100,8 @@ class ConnectionRequest:
 
     def __repr__(self) -> str:
         return (
-            f"ConnectionRequest(id={self.id!r}, toolkit={self.toolkit!r}, "
-            f"connected_account_id={self.connected_account_id!r}, status={self.status.value!r})"
+            f"ConnectionRequest(id={self.id!r}, link_id={self.link_id!r}, "
+            f"toolkit={self.toolkit!r}, status={self.status.value!r})"
         )
 
 

@@ -173,7 +173,7 @@
   }
 
   function connectCard(event) {
-    const linkId = String(event.connection_request_id || "");
+    const linkId = String(event.link_id || "");
     const url = safeUrl(event.redirect_url);
     if (!linkId || !url || cards.has(linkId)) return;
     const name = event.toolkit_name || event.toolkit;
