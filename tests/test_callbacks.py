@@ -114,11 +114,6 @@ def test_urls_with_credentials_are_refused(url):
     refused(url)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG _callbacks.py:39 checks only parts.username, so a URL with an empty user "
-    "name but a password (http://:pw@host/) passes the 'without credentials' rule",
-)
 def test_a_password_with_an_empty_user_is_refused():
     refused("http://:pw@localhost:3000/done")
 
@@ -130,11 +125,6 @@ def test_non_strings_and_overlong_urls_are_refused(url):
     assert str(refused(url)) == "callback_url must be an absolute http(s) URL."
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG _callbacks.py:18 reads parts.port, which raises ValueError for an out-of-range "
-    "or non-numeric port, so check_callback_url leaks ValueError instead of ValidationError",
-)
 @pytest.mark.parametrize("url", ["https://app.example:99999/done", "https://app.example:abc/"])
 def test_a_bad_port_is_a_validation_error(url):
     refused(url)

@@ -176,11 +176,6 @@ def test_enter_propagates_an_error_from_exiting(home):
         assert value == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG _loop.py:383-387 re-raises the body's exception even when the async context "
-    "manager's __aexit__ suppressed it, unlike `async with` / `with`",
-)
 def test_enter_honours_a_manager_that_suppresses_the_error(home):
     @contextlib.asynccontextmanager
     async def suppressing() -> AsyncIterator[None]:
@@ -191,11 +186,6 @@ def test_enter_honours_a_manager_that_suppresses_the_error(home):
         raise KeyError("suppressed")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG _loop.py:392-396 drops an exception raised by __aexit__ while the body's own "
-    "exception propagates; `with` raises the exit error (with the body's as __context__)",
-)
 def test_enter_does_not_lose_an_exit_error_raised_while_handling_the_body_error(home):
     @contextlib.asynccontextmanager
     async def bad_exit() -> AsyncIterator[None]:
@@ -220,12 +210,6 @@ def test_after_stop_call_raises_loop_closed(home):
     home.stop()  # a second stop is harmless
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG _loop.py:377 builds the hold() coroutine before _running_loop() raises, so "
-    "enter() on a stopped loop leaks 'coroutine ... was never awaited' (a RuntimeWarning, an "
-    "error under filterwarnings=error) besides the LoopClosedError",
-)
 def test_after_stop_enter_raises_loop_closed_and_leaks_no_coroutine(home):
     home.stop()
     with warnings.catch_warnings(record=True) as caught:
@@ -236,12 +220,6 @@ def test_after_stop_enter_raises_loop_closed_and_leaks_no_coroutine(home):
     assert [str(w.message) for w in caught] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG _loop.py:316 is_current() is True once stop() (line 409) cleared _claimed, so "
-    "run() and @on_home_loop methods of a stopped in_thread HomeLoop run the work on the "
-    "caller's loop instead of raising LoopClosedError (call() does raise)",
-)
 async def test_after_stop_run_raises_loop_closed(home):
     home.stop()
     with pytest.raises(LoopClosedError, match="This ToolAuth client is closed."):

@@ -36,7 +36,16 @@ def check_callback_url(url: str, *, allowed_origins: Iterable[str], base_url: st
     if not isinstance(url, str) or len(url) > 2000:
         raise ValidationError("callback_url must be an absolute http(s) URL.", field="callback_url")
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
+    try:
+        parts.port  # noqa: B018 - reading it checks it (RFC 3986 §3.2.3)
+    except ValueError:
+        raise ValidationError(
+            "callback_url has an invalid port or host; give an absolute http(s) URL such as "
+            "https://app.example.com/done.",
+            field="callback_url",
+        ) from None
+    has_credentials = parts.username is not None or parts.password is not None
+    if parts.scheme not in ("http", "https") or not parts.hostname or has_credentials:
         raise ValidationError(
             "callback_url must be an absolute http(s) URL without credentials.",
             field="callback_url",

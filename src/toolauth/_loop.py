@@ -114,13 +114,16 @@ class HomeLoop:
         except RuntimeError:
             return False
         home = self.loop
-        return (home is None and self._claimed is None) or home is current
+        if home is None:  # no home yet: wherever the work is; a stopped one of our own: nowhere
+            return not self._owned and self._claimed is None
+        return home is current
 
     async def run(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Await ``fn(*args, **kwargs)`` on the home loop, from any loop."""
         if self.is_current():
             return await fn(*args, **kwargs)
-        future = asyncio.run_coroutine_threadsafe(_await(fn, *args, **kwargs), self._running_loop())
+        home = self._running_loop()
+        future = asyncio.run_coroutine_threadsafe(_await(fn, *args, **kwargs), home)
         return await asyncio.wrap_future(future)
 
     def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -151,46 +154,34 @@ class HomeLoop:
     @contextlib.contextmanager
     def enter(self, manager: AbstractAsyncContextManager[T]) -> Iterator[T]:
         """Use an async context manager from sync code: it is entered and exited in one task
-        on the home loop, which keeps it alive in between."""
+        on the home loop, which keeps it alive in between. Exceptions behave as in ``with``."""
+        home = self._running_loop()
         entered: concurrent.futures.Future[T] = concurrent.futures.Future()
-        leave: asyncio.Event | None = None
-        exc_info: list[BaseException | None] = [None]
+        leaving: concurrent.futures.Future[BaseException | None] = concurrent.futures.Future()
 
-        async def hold() -> None:
-            nonlocal leave
-            leave = asyncio.Event()
+        async def hold() -> bool | None:
             try:
-                async with manager as value:
-                    entered.set_result(value)
-                    await leave.wait()
-                    if exc_info[0] is not None:
-                        raise exc_info[0]
+                value = await manager.__aenter__()
             except BaseException as exc:
-                if not entered.done():
-                    entered.set_exception(exc)
-                elif exc is not exc_info[0]:
-                    raise
+                entered.set_exception(exc)
+                return None
+            entered.set_result(value)
+            error = await asyncio.wrap_future(leaving)
+            if error is None:
+                return await manager.__aexit__(None, None, None)
+            return await manager.__aexit__(type(error), error, error.__traceback__)
 
-        done = asyncio.run_coroutine_threadsafe(hold(), self._running_loop())
-        try:
-            value = entered.result()
-        except BaseException:
-            done.result()
-            raise
+        done = asyncio.run_coroutine_threadsafe(hold(), home)
+        value = entered.result()
         try:
             yield value
         except BaseException as exc:
-            exc_info[0] = exc
-            raise
-        finally:
-            loop = self._running_loop()
-            assert leave is not None
-            loop.call_soon_threadsafe(leave.set)
-            try:
-                done.result()
-            except BaseException:
-                if exc_info[0] is None:
-                    raise
+            leaving.set_result(exc)
+            if not done.result():  # an error of __aexit__ propagates, with exc as its context
+                raise
+        else:
+            leaving.set_result(None)
+            done.result()
 
     def stop(self) -> None:
         """Stop a loop of our own (from :meth:`in_thread`) and wait for its thread."""

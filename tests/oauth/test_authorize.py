@@ -157,13 +157,6 @@ def test_an_existing_query_in_the_endpoint_is_kept():
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG authorize.py:181-193 passes catalog authorization_params as **kwargs next to "
-    "state/redirect_uri/scope/client_id/response_type, so a toolkit that sets one of them "
-    "gets TypeError ('got multiple values') instead of the core value winning (as it does "
-    "for code_challenge_method)",
-)
 @pytest.mark.parametrize(
     "key", ["state", "redirect_uri", "scope", "client_id", "response_type"]
 )  # fmt: skip

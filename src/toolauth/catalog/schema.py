@@ -22,7 +22,9 @@ from pydantic import (
     model_validator,
 )
 
+from .._exceptions import ConfigurationError
 from .._models import AuthScheme
+from .templates import template_names
 
 __all__ = [
     "ApiKeySchemeSpec",
@@ -93,7 +95,20 @@ class CredentialPlacement(_Strict):
                 raise ValueError("a basic placement needs 'username' and 'password' templates")
         elif self.name is None or self.format is None:
             raise ValueError(f"a {self.in_} placement needs 'name' and 'format'")
+        self.names()  # a malformed template fails here, at load, not on a request
         return self
+
+    def names(self) -> set[str]:
+        """The ``{names}`` its templates use."""
+        used: set[str] = set()
+        for what, template in (
+            ("format", self.format), ("username", self.username), ("password", self.password),
+        ):  # fmt: skip
+            try:
+                used |= template_names(template or "", what=what)
+            except ConfigurationError as exc:
+                raise ValueError(exc.message) from None
+        return used
 
 
 class OAuth2SchemeSpec(_Strict):
@@ -138,13 +153,11 @@ class ApiKeySchemeSpec(_Strict):
     def _placements_use_known_fields(self) -> ApiKeySchemeSpec:
         names = {f.name for f in self.fields}
         for placement in self.placements:
-            for template in (placement.format, placement.username, placement.password):
-                for used in re.findall(r"{(\w+)}", template or ""):
-                    if used not in names:
-                        raise ValueError(
-                            f"placement uses {{{used}}}, which is not one of the fields "
-                            f"{sorted(names)}"
-                        )
+            for used in sorted(placement.names()):
+                if used not in names:
+                    raise ValueError(
+                        f"placement uses {{{used}}}, which is not one of the fields {sorted(names)}"
+                    )
         return self
 
 

@@ -46,7 +46,9 @@ def authorization_url(
 ) -> str:
     """The provider URL to send the user to (RFC 6749 §4.1.1), with an S256 challenge
     (RFC 7636 §4.3; RFC 9700 §2.1.1: never ``plain``)."""
-    params: dict[str, str] = dict(extra or {})
+    # A catalog's extra parameters never replace the ones the protocol sets here.
+    reserved = {"client_id", "response_type", "redirect_uri", "scope", "state"}
+    params = {k: v for k, v in (extra or {}).items() if k not in reserved}
     if code_verifier is not None:
         params["code_challenge"] = create_s256_code_challenge(code_verifier)
         params["code_challenge_method"] = "S256"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +19,8 @@ from urllib.parse import parse_qsl, quote
 from pydantic import SecretStr
 
 from .._exceptions import OAuthError
+
+log = logging.getLogger("toolauth.oauth")
 
 __all__ = ["TokenSet", "client_auth", "parse_token_response"]
 
@@ -77,6 +81,25 @@ def _body(content_type: str, text: str) -> dict[str, Any]:
     return dict(parse_qsl(text, keep_blank_values=True))
 
 
+# RFC 6749 §5.1 expires_in: "the lifetime in seconds of the access token". A value that is no
+# finite number of seconds between now and ten years is the provider's mistake (or an attack
+# on our date arithmetic): it is ignored, and the token is refreshed when the API says 401.
+MAX_LIFETIME = 10 * 365 * 24 * 3600.0
+
+
+def _lifetime(raw: object) -> float | None:
+    if raw is None or raw == "" or isinstance(raw, bool):
+        return None
+    try:
+        seconds = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        seconds = math.nan
+    if not 0 <= seconds <= MAX_LIFETIME:  # also false for nan
+        log.warning("ignoring an expires_in that is not a lifetime in seconds: %.40r", raw)
+        return None
+    return seconds
+
+
 def parse_token_response(
     status: int, content_type: str, text: str, *, token_path: str | None = None
 ) -> TokenSet:
@@ -102,11 +125,7 @@ def parse_token_response(
     if not isinstance(access, str) or not access:
         raise OAuthError("invalid_response", "The token response has no access_token.")
     token_type = str(data.get("token_type") or "Bearer")
-    expires_in = data.get("expires_in")
-    try:
-        expires = float(expires_in) if expires_in not in (None, "") else None
-    except (TypeError, ValueError):
-        expires = None
+    expires = _lifetime(data.get("expires_in"))
     raw_scope = data.get("scope", scope_source.get("scope"))
     scope: tuple[str, ...] | None = None
     if isinstance(raw_scope, str):
