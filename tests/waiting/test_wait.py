@@ -105,7 +105,10 @@ async def test_timeout_raises_connection_timeout_error(connect):
         await ta.connected_accounts.wait_for_connection(req.connected_account_id, timeout=0.1)
 
 
-async def test_default_timeout_is_the_links_remaining_lifetime(connect):
+@pytest.mark.parametrize("timeout", [None, 60.0])
+async def test_a_wait_ends_when_its_link_expires(connect, timeout):
+    """The default timeout is the link's remaining life, and no wait outlives the link: at
+    its expiry the waiter hears "link expired" at once (not after its own 60 s)."""
     ta = connect.ta
     config = await ta.auth_configs.create("demo")
     req = await ta.connected_accounts.link("u1", config.id, ttl=1)
@@ -113,16 +116,20 @@ async def test_default_timeout_is_the_links_remaining_lifetime(connect):
 
     async def ends_after(wait) -> float:
         started = time.monotonic()
-        with pytest.raises(ConnectionTimeoutError):
+        with pytest.raises(ConnectionFailedError, match="the connect link expired") as info:
             await wait
+        assert info.value.status == "EXPIRED"
         return time.monotonic() - started
 
-    # On the request, and by id (the default comes from the account's pending link).
+    # On the request, and by id (the link comes from the account's pending link).
     took = await asyncio.gather(
-        ends_after(req.wait_for_connection()),
-        ends_after(ta.connected_accounts.wait_for_connection(req2.connected_account_id)),
+        ends_after(req.wait_for_connection(timeout)),
+        ends_after(
+            ta.connected_accounts.wait_for_connection(req2.connected_account_id, timeout=timeout)
+        ),
     )
     assert all(0.5 < t < 3 for t in took), took
+    assert (await ta.connected_accounts.link("u1", config.id)).link_id != req.link_id
 
 
 @pytest.mark.parametrize("by", ["request", "id"])

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import math
+import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import anyio
 
-from .._exceptions import ConnectionFailedError, ConnectionTimeoutError, NotFoundError
+from .._exceptions import (
+    ConflictError,
+    ConnectionFailedError,
+    ConnectionTimeoutError,
+    NotFoundError,
+)
 from .._loop import HomeLoop, on_home_loop
 from .._models import ConnectedAccount, ConnectionLink, ConnectionStatus, LinkStatus, utcnow
 from .._settings import ConnectUrls, Settings
@@ -143,21 +148,24 @@ class Waiter:
         link_id: str | None = None,
         pending: bool = True,
     ) -> ConnectedAccount:
-        """The account once ACTIVE; ``ConnectionFailedError`` when it failed;
-        ``ConnectionTimeoutError`` after ``timeout`` seconds (default: the remaining life of
-        the pending link). With ``pending=False`` (already ACTIVE when asked) it reads once."""
+        """The account once ACTIVE; ``ConnectionFailedError`` when it failed or its link
+        expired (at the moment it expires); ``ConnectionTimeoutError`` after ``timeout``
+        seconds (default: the remaining life of the pending link). With ``pending=False``
+        (already ACTIVE when asked) it reads once."""
         store = await self._store()
         if not pending:
             found = await store.get_account(account_id)
             if found is None:
                 raise NotFoundError("connected account", account_id)
             return found
+        opened = await store.get_link(link_id) if link_id else await store.latest_link(account_id)
+        link_left: float | None = None
+        if opened is not None and opened.status is LinkStatus.PENDING:
+            link_left = max(0.0, (opened.expires_at - utcnow()).total_seconds())
         if timeout is None:
-            link = await store.get_link(link_id) if link_id else await store.latest_link(account_id)
-            if link is not None and link.status is LinkStatus.PENDING:
-                timeout = max(0.0, (link.expires_at - utcnow()).total_seconds())
-            else:
-                timeout = self._settings.link_ttl
+            timeout = link_left if link_left is not None else self._settings.link_ttl
+        ends_with_link = link_left is not None and link_left <= timeout
+        waited = link_left if ends_with_link and link_left is not None else timeout
 
         async def read() -> tuple[ConnectedAccount, ConnectionLink | None]:
             found = await store.get_account(account_id)
@@ -167,7 +175,7 @@ class Waiter:
 
         with store.changes.subscribe(account_id) as bell:
             async with store.watching():
-                with anyio.move_on_after(timeout if timeout is not None else math.inf):
+                with anyio.move_on_after(waited):
                     account, link = await read()
                     while True:
                         done = _verdict(account, link)
@@ -182,4 +190,23 @@ class Waiter:
                                 account = model if model.version > account.version else account
                             elif isinstance(model, ConnectionLink) and link and model.id == link.id:
                                 link = model if model.version > link.version else link
+        if ends_with_link and opened is not None:
+            return await self._link_ended(store, account_id, opened)
         raise ConnectionTimeoutError(account_id, timeout)
+
+    async def _link_ended(
+        self, store: Store, account_id: str, opened: ConnectionLink
+    ) -> ConnectedAccount:
+        """The link's life is over: finished at the last moment, or expired now."""
+        account = await store.get_account(account_id)
+        link = await store.get_link(opened.id)
+        if account is None or link is None:
+            raise NotFoundError("connected account", account_id)
+        if link.status is LinkStatus.PENDING:
+            with contextlib.suppress(ConflictError):  # finished or expired meanwhile: re-read
+                await store.save(link.model_copy(update={"status": LinkStatus.EXPIRED}))
+            link = await store.get_link(opened.id) or link
+        done = _verdict(account, link)
+        if done is not None:
+            return done
+        raise ConnectionFailedError(account_id, "EXPIRED", "the connect link expired")
