@@ -58,7 +58,6 @@ class AuthScheme(_Choice):
     """How a toolkit authenticates."""
 
     OAUTH2 = "OAUTH2"
-    OAUTH2_CLIENT_CREDENTIALS = "OAUTH2_CLIENT_CREDENTIALS"
     API_KEY = "API_KEY"
     BEARER_TOKEN = "BEARER_TOKEN"
     BASIC = "BASIC"
@@ -106,6 +105,7 @@ class AuthConfig(BaseModel):
     auth_scheme: AuthScheme
     scopes: tuple[str, ...] = ()
     enabled: bool = True
+    is_default: bool = False
     created_at: datetime
     updated_at: datetime
     credentials: _Secrets = Field(default_factory=dict, exclude=True, repr=False)
@@ -114,6 +114,14 @@ class AuthConfig(BaseModel):
     @property
     def is_managed(self) -> bool:
         return self.type is AuthConfigType.MANAGED
+
+    @property
+    def is_shared(self) -> bool:
+        """Its users are connected at once, with no link: a ``NO_AUTH`` config, or a key-scheme
+        config that holds the credential itself (every user's calls carry it)."""
+        if self.auth_scheme is AuthScheme.NO_AUTH:
+            return True
+        return self.auth_scheme is not AuthScheme.OAUTH2 and bool(self.credentials)
 
 
 class ConnectedAccount(BaseModel):
@@ -133,8 +141,10 @@ class ConnectedAccount(BaseModel):
     status_reason: str | None = None
     scopes: tuple[str, ...] = ()
     expires_at: datetime | None = None
+    issued_at: datetime | None = None
     label: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
+    shared: bool = False
     created_at: datetime
     updated_at: datetime
     credentials: _Secrets = Field(default_factory=dict, exclude=True, repr=False)

@@ -371,7 +371,7 @@ async def test_outage_before_expiry_keeps_using_the_still_valid_token(connect, b
     # Issued an hour ago, valid 30 s more: inside the refresh margin.
     issued = (utcnow() - timedelta(hours=1)).isoformat()
     await backend.execute(
-        f"UPDATE connected_accounts SET updated_at = '{issued}' WHERE id = '{account.id}'"
+        f"UPDATE connected_accounts SET issued_at = '{issued}' WHERE id = '{account.id}'"
     )
     assert ta.tokens.needs_refresh(await ta.connected_accounts.get(account.id))
     demo.config.token_endpoint_fault = "500"

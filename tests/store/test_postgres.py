@@ -21,6 +21,7 @@ from toolauth._crypto import Keyring, generate_key
 from toolauth._exceptions import ConfigurationError, StoreError
 from toolauth._models import ConnectedAccount
 from toolauth.store import open_store
+from toolauth.store.migrations import load_migrations
 from toolauth.store.postgres import PostgresStore
 
 from .test_contract import make_account, make_config, make_link, rings
@@ -234,7 +235,7 @@ async def test_migrate_command_on_postgres(pg, key, tmp_path):
     finally:
         await pg.admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     assert proc.returncode == 0, err
-    assert "is at schema version 2" in out
+    assert f"is at schema version {len(load_migrations('postgres'))}" in out
     assert ":***@" in out
     assert PASSWORD not in out + err
 
@@ -264,7 +265,14 @@ async def test_schema_types_and_indexes(stores, pg):
     assert "WHERE (status = 'PENDING'::text)" in indexes["connection_links_one_pending"]
     assert "WHERE (state_hash IS NOT NULL)" in indexes["connection_links_by_state"]
     versions = await pg.admin.fetch("SELECT version, name FROM schema_migrations ORDER BY 1")
-    assert [tuple(r) for r in versions] == [(1, "initial"), (2, "connection_links")]
+    assert [tuple(r) for r in versions] == [
+        (m.version, m.name) for m in load_migrations("postgres")
+    ]
+    assert versions[1]["name"] == "connection_links"
+    assert (
+        "UNIQUE" in indexes["auth_configs_one_default"]
+        and "is_default" in indexes["auth_configs_one_default"]
+    )
 
 
 async def test_account_lookup_uses_the_user_index(stores):
@@ -282,7 +290,7 @@ async def test_a_missing_schema_is_created(pg, key):
     store = PostgresStore(pg.base_url, Keyring.from_text(key), schema=schema)
     try:
         await store.open()
-        assert await store.schema_version() == 2
+        assert await store.schema_version() == len(load_migrations("postgres"))
         assert await pg.admin.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema)
     finally:
         await store.close()

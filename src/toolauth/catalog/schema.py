@@ -30,6 +30,7 @@ __all__ = [
     "ApiKeySchemeSpec",
     "CredentialField",
     "CredentialPlacement",
+    "NoAuthSchemeSpec",
     "OAuth2SchemeSpec",
     "TestRequest",
     "ToolkitDefinition",
@@ -161,17 +162,31 @@ class ApiKeySchemeSpec(_Strict):
         return self
 
 
+class NoAuthSchemeSpec(_Strict):
+    """A toolkit whose API needs no credentials (``NO_AUTH``): ``{}`` in a definition."""
+
+
 def _spec_kind(value: object) -> str:
     if isinstance(value, dict):
-        return "key" if "fields" in value else "oauth2"
+        return "key" if "fields" in value else ("none" if not value else "oauth2")
+    if isinstance(value, NoAuthSchemeSpec):
+        return "none"
     return "key" if isinstance(value, ApiKeySchemeSpec) else "oauth2"
 
 
 SchemeSpec = Annotated[
-    Annotated[OAuth2SchemeSpec, Tag("oauth2")] | Annotated[ApiKeySchemeSpec, Tag("key")],
+    Annotated[OAuth2SchemeSpec, Tag("oauth2")]
+    | Annotated[ApiKeySchemeSpec, Tag("key")]
+    | Annotated[NoAuthSchemeSpec, Tag("none")],
     Discriminator(_spec_kind),
 ]
-_OAUTH_SCHEMES = frozenset({AuthScheme.OAUTH2, AuthScheme.OAUTH2_CLIENT_CREDENTIALS})
+_SPEC_OF: dict[AuthScheme, type[_Strict]] = {
+    AuthScheme.OAUTH2: OAuth2SchemeSpec,
+    AuthScheme.API_KEY: ApiKeySchemeSpec,
+    AuthScheme.BEARER_TOKEN: ApiKeySchemeSpec,
+    AuthScheme.BASIC: ApiKeySchemeSpec,
+    AuthScheme.NO_AUTH: NoAuthSchemeSpec,
+}
 
 
 class ToolkitDefinition(_Strict):
@@ -197,8 +212,8 @@ class ToolkitDefinition(_Strict):
     @model_validator(mode="after")
     def _spec_fits_scheme(self) -> ToolkitDefinition:
         for scheme, spec in self.auth_schemes.items():
-            wanted = OAuth2SchemeSpec if scheme in _OAUTH_SCHEMES else ApiKeySchemeSpec
-            if scheme is AuthScheme.NO_AUTH or not isinstance(spec, wanted):
+            wanted = _SPEC_OF[scheme]
+            if not isinstance(spec, wanted):
                 raise ValueError(f"auth_schemes.{scheme.value} needs a {wanted.__name__} body")
         return self
 
@@ -211,5 +226,7 @@ class ToolkitDefinition(_Strict):
         spec = self.auth_schemes.get(AuthScheme.OAUTH2)
         return spec if isinstance(spec, OAuth2SchemeSpec) else None
 
-    def scheme(self, scheme: AuthScheme) -> OAuth2SchemeSpec | ApiKeySchemeSpec | None:
+    def scheme(
+        self, scheme: AuthScheme
+    ) -> OAuth2SchemeSpec | ApiKeySchemeSpec | NoAuthSchemeSpec | None:
         return self.auth_schemes.get(scheme)

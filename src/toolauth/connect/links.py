@@ -154,6 +154,7 @@ class LinkSteps:
         active = account.model_copy(update={
             "status": ConnectionStatus.ACTIVE, "status_reason": None, "credentials": credentials,
             "data": {**account.data, **data}, "scopes": scopes, "expires_at": expires_at,
+            "issued_at": now,
         })  # fmt: skip
         try:
             await store.save(done, active)

@@ -66,11 +66,14 @@ class TokenManager:
         return self._catalog.get(account.toolkit).oauth2()
 
     def needs_refresh(self, account: ConnectedAccount) -> bool:
-        """True when the access token expires within the margin (at most half its life)."""
+        """True when the access token expires within the margin (at most half its life, from
+        when it was issued: disabling or relabelling the account does not move that)."""
         if account.expires_at is None or "refresh_token" not in account.credentials:
             return False
-        lifetime = (account.expires_at - account.updated_at).total_seconds()
-        margin = min(self._settings.refresh_margin, max(lifetime, 0) / 2)
+        margin = self._settings.refresh_margin
+        if account.issued_at is not None:
+            lifetime = (account.expires_at - account.issued_at).total_seconds()
+            margin = min(margin, max(lifetime, 0) / 2)
         return account.expires_at - utcnow() <= timedelta(seconds=margin)
 
     async def refresh(self, account: ConnectedAccount, *, force: bool = False) -> ConnectedAccount:
@@ -207,6 +210,7 @@ class TokenManager:
             return current.model_copy(update={
                 "credentials": {**current.credentials, **new_secrets},
                 "expires_at": tokens.expires_at(now),
+                "issued_at": now,
                 "scopes": tokens.scope if tokens.scope is not None else current.scopes,
             })  # fmt: skip
 

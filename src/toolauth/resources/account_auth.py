@@ -46,8 +46,8 @@ class AccountAuth(httpx.Auth):
         self._tokens = tokens
         self._cache_seconds = cache_seconds
         self._cached: tuple[ConnectedAccount, int, float] | None = None
-        if seed is not None:  # the account as just read, and the change generation before it
-            self._cached = (seed[0], seed[1], time.monotonic() + cache_seconds)
+        if seed is not None and not seed[0].shared:  # the account as just read, and the
+            self._cached = (seed[0], seed[1], time.monotonic() + cache_seconds)  # generation
 
     def __repr__(self) -> str:
         return f"AccountAuth(account_id={self.account_id!r})"
@@ -67,6 +67,11 @@ class AccountAuth(httpx.Auth):
         if account is None:
             self._cached = None
             raise NotFoundError("connected account", self.account_id)
+        if account.shared:  # the auth config's credential, read with the account (in memory only)
+            config = await store.get_auth_config(account.auth_config_id)
+            if config is None:
+                raise NotFoundError("auth config", account.auth_config_id)
+            account = account.model_copy(update={"credentials": dict(config.credentials)})
         self._cached = (account, generation, now + self._cache_seconds)
         if not account.is_active:
             raise ConnectionRequiredError(account.toolkit, account.id, account.status.value)

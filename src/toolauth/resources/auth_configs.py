@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from .._exceptions import NotFoundError, ValidationError
+from pydantic import SecretStr
+
+from .._exceptions import ConflictError, NotFoundError, ValidationError
 from .._ids import new_id
 from .._loop import HomeLoop, on_home_loop
 from .._models import AuthConfig, AuthConfigType, AuthScheme, utcnow
 from .._settings import Settings
 from .._validation import check_credentials, check_scopes, check_text
-from ..catalog import Catalog, OAuth2SchemeSpec
+from ..auth.fields import split_fields
+from ..catalog import ApiKeySchemeSpec, Catalog, OAuth2SchemeSpec
 from ..store import Store
 
 __all__ = ["AuthConfigs"]
@@ -50,9 +53,46 @@ class AuthConfigs:
         """Create an auth config for ``toolkit``.
 
         Managed configs take their OAuth app from ``TOOLAUTH_<TOOLKIT>_CLIENT_ID`` /
-        ``_CLIENT_SECRET``; custom ones carry their own ``credentials``. Scopes default to the
-        catalog's.
+        ``_CLIENT_SECRET``; custom ones carry their own ``credentials``: an OAuth app's
+        ``client_id`` / ``client_secret``, or, for ``API_KEY`` / ``BEARER_TOKEN`` / ``BASIC``,
+        the credential itself (the scheme's fields, e.g. ``{"api_key": ...}``), which every
+        user of the config then shares with no link. Scopes default to the catalog's.
         """
+        return await self._create(
+            toolkit, type=type, name=name, auth_scheme=auth_scheme, credentials=credentials,
+            scopes=scopes,
+        )  # fmt: skip
+
+    @on_home_loop
+    async def default(self, toolkit: str) -> AuthConfig:
+        """The config sessions connect ``toolkit`` through when none is given: the oldest
+        enabled one, else a managed one made once, however many sessions, coroutines or
+        processes ask at the same moment (the store keeps one default per toolkit)."""
+        slug = self._catalog.get(toolkit).slug
+        found = await self.list(toolkit=slug, enabled=True)
+        if found:
+            return found[0]
+        try:
+            return await self._create(slug, default=True)
+        except ConflictError:  # another one made it first
+            found = await self.list(toolkit=slug, enabled=True)
+            if found:
+                return found[0]
+            raise ConflictError(
+                f"The default {slug} auth config is disabled; enable it or create another."
+            ) from None
+
+    async def _create(
+        self,
+        toolkit: str,
+        *,
+        type: AuthConfigType | str = AuthConfigType.MANAGED,
+        name: str | None = None,
+        auth_scheme: AuthScheme | str | None = None,
+        credentials: dict[str, Any] | None = None,
+        scopes: Sequence[str] | None = None,
+        default: bool = False,
+    ) -> AuthConfig:
         definition = self._catalog.get(toolkit)
         kind = AuthConfigType.parse(type, field="type")
         scheme = (
@@ -79,9 +119,11 @@ class AuthConfigs:
             if is_oauth:
                 self._settings.managed_oauth_app(definition.slug)  # clear error if unset
             secrets = {}
-        else:
-            keys = _OAUTH_APP_KEYS if is_oauth else ()
+        elif is_oauth:
+            keys = _OAUTH_APP_KEYS
             secrets = check_credentials(credentials, allowed=keys, required=keys)
+        else:
+            secrets = _shared_credentials(spec, credentials)
         if scopes is not None and not is_oauth:
             raise ValidationError(
                 f"scopes apply to OAuth configs only; {scheme.value} has none.", field="scopes"
@@ -98,6 +140,7 @@ class AuthConfigs:
             auth_scheme=scheme,
             scopes=check_scopes(scopes) if scopes is not None else default_scopes,
             enabled=True,
+            is_default=default,
             created_at=now,
             updated_at=now,
             credentials=secrets,
@@ -156,13 +199,17 @@ class AuthConfigs:
                     field="scopes",
                 )
             if credentials is not _UNSET:
-                if current.is_managed or not is_oauth:
+                if current.is_managed:
                     raise ValidationError(
-                        "Only custom OAuth configs hold credentials; this one has none to update.",
+                        "A managed config takes its credentials from settings; this one has "
+                        "none to update.",
                         field="credentials",
                     )
-                given = check_credentials(credentials, allowed=_OAUTH_APP_KEYS, required=())
-                update["credentials"] = {**current.credentials, **given}
+                if is_oauth:
+                    given = check_credentials(credentials, allowed=_OAUTH_APP_KEYS, required=())
+                    update["credentials"] = {**current.credentials, **given}
+                else:  # a shared credential: replaced whole, for every user at once
+                    update["credentials"] = _shared_credentials(spec, credentials)
             return current.model_copy(update=update)
 
         store = await self._store()
@@ -183,3 +230,20 @@ class AuthConfigs:
         them too) — otherwise ``ConflictError`` says so and nothing changes."""
         store = await self._store()
         await store.delete_auth_config(id, with_accounts=force)
+
+
+def _shared_credentials(
+    spec: object, credentials: Mapping[str, Any] | None
+) -> dict[str, SecretStr]:
+    """The credential a key-scheme config shares with its users: the scheme's fields, all
+    kept encrypted. None given: the users connect their own through links."""
+    if not credentials:
+        return {}
+    if not isinstance(spec, ApiKeySchemeSpec):
+        raise ValidationError("This auth scheme takes no credentials.", field="credentials")
+    if not isinstance(credentials, Mapping):
+        raise ValidationError(
+            "credentials must be a dict of the scheme's fields.", field="credentials"
+        )
+    secret, plain = split_fields(spec, dict(credentials))
+    return {**secret, **{k: SecretStr(v) for k, v in plain.items()}}

@@ -12,6 +12,7 @@ from .._exceptions import ConflictError, NotFoundError, ValidationError
 from .._ids import new_id
 from .._loop import on_home_loop
 from .._models import (
+    AuthConfig,
     AuthScheme,
     ConnectedAccount,
     ConnectionLink,
@@ -177,6 +178,7 @@ class ConnectedAccounts:
             status=ConnectionStatus.ACTIVE,
             scopes=config.scopes if config.auth_scheme is AuthScheme.OAUTH2 else (),
             expires_at=expires_at,
+            issued_at=now,
             label=check_text(label, field="label") if label is not None else None,
             data=data,
             created_at=now,
@@ -257,6 +259,8 @@ class ConnectedAccounts:
             raise ConflictError(
                 f"Auth config {config.id} is disabled; enable it to connect new accounts."
             )
+        if config.is_shared:  # nothing for the user to do: connected at once, with no link
+            return await self._shared(user_id, config, label)
         spec = self._catalog.get(config.toolkit).scheme(config.auth_scheme)
         if not isinstance(spec, (OAuth2SchemeSpec, ApiKeySchemeSpec)):
             raise ValidationError(
@@ -310,6 +314,37 @@ class ConnectedAccounts:
         if not created:
             account = await self.get(opened.connected_account_id)
         return ConnectionRequest(account, opened, urls=self._urls, waiter=self._waiter)
+
+    async def _shared(
+        self, user_id: str, config: AuthConfig, label: str | None
+    ) -> ConnectionRequest:
+        """The user's ACTIVE account on a shared config (made, or made ACTIVE, now): it holds
+        no secret of its own; its requests carry the config's credential."""
+        store = await self._store()
+        mine = [
+            a
+            for a in await store.list_accounts(
+                AccountFilter(user_id=user_id, auth_config_id=config.id)
+            )
+            if a.label == label
+        ]
+        account = next((a for a in mine if a.is_active), None)
+        if account is None and mine:
+            account = await store.modify(
+                ConnectedAccount, mine[0].id,
+                lambda a: a.model_copy(update={
+                    "status": ConnectionStatus.ACTIVE, "status_reason": None, "shared": True,
+                }),
+            )  # fmt: skip
+        elif account is None:
+            now = utcnow()
+            account = ConnectedAccount(
+                id=new_id("ca"), user_id=user_id, toolkit=config.toolkit,
+                auth_config_id=config.id, status=ConnectionStatus.ACTIVE, label=label,
+                shared=True, created_at=now, updated_at=now,
+            )  # fmt: skip
+            await store.create_account(account)
+        return ConnectionRequest(account, None, urls=self._urls, waiter=self._waiter)
 
     @on_home_loop
     async def wait_for_connection(

@@ -102,7 +102,6 @@ class Session:
         self.wait_timeout = wait_timeout
         self.manage_connections_tool_name = manage_connections_tool_name
         self.wait_tool_name = wait_tool_name
-        self._default_lock: anyio.Lock | None = None
         # toolkit -> (its ACTIVE account, change generation when read, monotonic deadline)
         self._active: dict[str, tuple[ConnectedAccount, int, float]] = {}
 
@@ -145,14 +144,7 @@ class Session:
                     f"auth_configs[{slug!r}] is {config.id}, a {config.toolkit} config."
                 )
             return config
-        found = await configs.list(toolkit=slug, enabled=True)
-        if found:
-            return found[0]
-        if self._default_lock is None:
-            self._default_lock = anyio.Lock()
-        async with self._default_lock:
-            found = await configs.list(toolkit=slug, enabled=True)
-            return found[0] if found else await configs.create(slug)
+        return await configs.default(slug)
 
     @on_home_loop
     async def account(self, toolkit: str) -> ConnectedAccount | None:
@@ -178,7 +170,12 @@ class Session:
             limit=1,
         )  # fmt: skip
         if not found:
-            return None
+            config = await self.auth_config(slug)
+            if not config.is_shared or not config.enabled:
+                return None
+            # A shared credential: every user of the config is connected at once, no link.
+            req = await self._accounts.link(self.user_id, config.id)
+            found = [await self._accounts.get(req.connected_account_id)]
         self._active[slug] = (found[0], generation, time.monotonic() + self._account_cache)
         return found[0]
 

@@ -35,12 +35,13 @@ TABLES: dict[type[Any], str] = {
     ConnectionLink: "connection_links",
 }
 _AUTH_CONFIG_COLUMNS = (
-    "id", "toolkit", "name", "type", "auth_scheme", "scopes", "enabled",
+    "id", "toolkit", "name", "type", "auth_scheme", "scopes", "enabled", "is_default",
     "key_id", "secret", "version", "created_at", "updated_at",
 )  # fmt: skip
 _ACCOUNT_COLUMNS = (
     "id", "user_id", "toolkit", "auth_config_id", "status", "status_reason", "scopes",
-    "expires_at", "label", "data", "key_id", "secret", "version", "created_at", "updated_at",
+    "expires_at", "issued_at", "label", "data", "shared", "key_id", "secret", "version",
+    "created_at", "updated_at",
 )  # fmt: skip
 _LINK_COLUMNS = (
     "id", "connected_account_id", "user_id", "toolkit", "auth_config_id", "auth_scheme",

@@ -64,11 +64,12 @@ class Tx:
     """One write transaction: its connection, and the accounts whose change it announces
     (with the rows it wrote for them, when the waiters may use those instead of a read)."""
 
-    __slots__ = ("changed", "conn")
+    __slots__ = ("changed", "configs_changed", "conn")
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.changed: dict[str, list[AnyModel] | None] = {}
+        self.configs_changed = False  # an auth config changed: what accounts use may have
 
     def touch(self, models: Iterable[AnyModel]) -> None:
         for model in models:
@@ -77,6 +78,7 @@ class Tx:
             elif isinstance(model, ConnectionLink):
                 account_id = model.connected_account_id
             else:
+                self.configs_changed = True
                 continue
             known = self.changed.setdefault(account_id, [])
             if known is not None:
@@ -89,6 +91,8 @@ class Tx:
         """Ring the bells of the accounts touched (once the outcome is known)."""
         for account_id, models in self.changed.items():
             hub.publish(account_id, *((models or ()) if with_rows else ()))
+        if self.configs_changed:  # readers that cache what a config gave them read again
+            hub.publish_all()
 
 
 class SQLStore(Store):

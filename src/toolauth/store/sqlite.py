@@ -30,7 +30,10 @@ if TYPE_CHECKING:
 
 __all__ = ["SQLiteStore", "sqlite_path"]
 
-_TIMESTAMPS = ("created_at", "updated_at", "expires_at", "completed_at", "refresh_lease_until")
+_TIMESTAMPS = (
+    "created_at", "updated_at", "expires_at", "issued_at", "completed_at", "refresh_lease_until",
+)  # fmt: skip
+_BOOLEANS = ("enabled", "is_default", "shared")
 
 
 def sqlite_path(url: str) -> Path:
@@ -81,8 +84,9 @@ def _from_sql(row: Mapping[str, Any] | aiosqlite.Row) -> dict[str, Any]:
     for column in _TIMESTAMPS:
         if column in values:
             values[column] = parse_timestamp(values[column])
-    if "enabled" in values:
-        values["enabled"] = bool(values["enabled"])
+    for column in _BOOLEANS:
+        if column in values:
+            values[column] = bool(values[column])
     return values
 
 
