@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# pytest-xdist workers; see "Testing" in README for why 4 on 2 cores. PYTEST_PARALLEL= runs serially.
+PYTEST_PARALLEL ?= -n 4 --dist worksteal
 
 .PHONY: install test lint demo clean
 
@@ -18,7 +20,7 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) --cov --cov-report=term $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples
@@ -29,4 +31,4 @@ demo: $(STAMP)
 	$(BIN)/toolauth demo
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .toolauth
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .toolauth .coverage .coverage.*
