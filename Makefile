@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# pytest-xdist workers; see "Testing" in README for why 4 on 2 cores. PYTEST_PARALLEL= runs serially.
+# pytest-xdist workers: 4 even on 2 cores, as the tests spend half their time waiting (servers,
+# subprocesses, PostgreSQL); worksteal evens out the slow ones. PYTEST_PARALLEL= runs serially.
 PYTEST_PARALLEL ?= -n 4 --dist worksteal
 
 .PHONY: install test lint demo clean
