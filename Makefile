@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# pytest-xdist workers: 4 even on 2 cores, as the tests spend half their time waiting (servers,
+# subprocesses, PostgreSQL); worksteal evens out the slow ones. PYTEST_PARALLEL= runs serially.
+PYTEST_PARALLEL ?= -n 4 --dist worksteal
 
 .PHONY: install test lint demo clean
 
@@ -18,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) --cov --cov-report=term $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples
@@ -29,4 +32,4 @@ demo: $(STAMP)
 	$(BIN)/toolauth demo
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .toolauth
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .toolauth .coverage .coverage.*

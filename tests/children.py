@@ -8,8 +8,9 @@ either. Times are ``time.monotonic()``, which on Linux is CLOCK_MONOTONIC: one c
 process on the machine.
 
 Roles:
-    wait     prints {"ready": t}, reads {"account_id"}, waits for it; prints {"status", "t"}
-             or {"error", "message", "t"}.
+    wait     prints {"ready": t}, reads {"account_id"}, waits for it: prints {"waiting": t}
+             once the wait is registered with its store, then {"status", "t"} or
+             {"error", "message", "t"}.
     complete serves its own connect app, prints {"url"}, reads {"link_id"}, walks the link
              through the demo provider's login and consent; prints {"status_code", "t"}.
     calls    prints {"ready"}, reads {"account_id", "n", "path"}, makes n concurrent calls
@@ -92,14 +93,22 @@ async def _hear() -> dict[str, Any]:
 
 
 async def _wait(ta: Any) -> None:
+    from tests.helpers import until_waiting
     from toolauth import ToolAuthError
 
     _say(ready=time.monotonic())
     order = await _hear()
-    try:
-        account = await ta.connected_accounts.wait_for_connection(
+    waiting = asyncio.create_task(
+        ta.connected_accounts.wait_for_connection(
             order["account_id"], timeout=order.get("timeout", 10.0)
         )
+    )
+    registered = asyncio.create_task(until_waiting(await ta.store()))
+    await asyncio.wait({waiting, registered}, return_when=asyncio.FIRST_COMPLETED)
+    registered.cancel()
+    _say(waiting=time.monotonic())
+    try:
+        account = await waiting
     except ToolAuthError as exc:
         _say(error=type(exc).__name__, message=str(exc), t=time.monotonic())
     else:

@@ -21,7 +21,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Generic, NoReturn, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
@@ -39,9 +39,16 @@ POSTGRES_URL = os.environ.get(
     "TOOLAUTH_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 BACKENDS = ("sqlite", "postgres")
+T = TypeVar("T")
 
 # On a test in a directory that runs on every backend: run it on SQLite only.
 sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The ``slow`` tests first (in their order), so pytest-xdist starts them at once instead
+    of leaving the last worker running one while the others idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def make_settings(home: Path, **env: str) -> Settings:
@@ -241,12 +248,64 @@ async def ta(settings: Settings) -> AsyncIterator[AsyncToolAuth]:
         yield client
 
 
+class InBackground(Generic[T]):
+    """An async context manager entered and exited in a task of its own, so that its exit can
+    run while other teardown does: ``stop()`` asks it to exit, ``async with`` waits for that.
+
+    A uvicorn server takes ~0.2 s to stop (its main loop looks at ``should_exit`` every 0.1 s,
+    then its shutdown sleeps 0.1 s); two servers stopped one after the other cost ~0.4 s a test.
+    """
+
+    def __init__(self, manager: contextlib.AbstractAsyncContextManager[T]) -> None:
+        self._manager = manager
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> T:
+        entered: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+
+        async def run() -> None:
+            try:
+                async with self._manager as value:
+                    entered.set_result(value)
+                    await self._stop.wait()
+            except BaseException as exc:
+                if entered.done():
+                    raise
+                entered.set_exception(exc)
+
+        self._task = asyncio.create_task(run())
+        return await entered
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        assert self._task is not None
+        await self._task
+
+
+@dataclass
+class ServedProvider:
+    demo: DemoProvider
+    url: str
+    server: InBackground[str]
+
+
 @pytest.fixture
-async def provider() -> AsyncIterator[tuple[DemoProvider, str]]:
-    """The demo OAuth provider on a free loopback port: (provider, its URL)."""
+async def served_provider() -> AsyncIterator[ServedProvider]:
+    """The demo OAuth provider on a free loopback port, and a way to stop its server early."""
     demo = DemoProvider()
-    async with serve_app(demo.app) as url:
-        yield demo, url
+    server = InBackground(serve_app(demo.app))
+    async with server as url:
+        yield ServedProvider(demo, url, server)
+
+
+@pytest.fixture
+def provider(served_provider: ServedProvider) -> tuple[DemoProvider, str]:
+    """The demo OAuth provider on a free loopback port: (provider, its URL)."""
+    return served_provider.demo, served_provider.url
 
 
 @dataclass
@@ -266,11 +325,11 @@ class Connect:
 @pytest.fixture
 async def connect(
     home: Path,
-    provider: tuple[DemoProvider, str],
+    served_provider: ServedProvider,
     store_env: dict[str, str],
     extra_env: dict[str, str],
 ) -> AsyncIterator[Connect]:
-    demo, provider_url = provider
+    demo, provider_url = served_provider.demo, served_provider.url
     env = {
         "TOOLAUTH_HOME": str(home),
         **store_env,
@@ -281,4 +340,7 @@ async def connect(
     }
     async with AsyncToolAuth(settings=Settings.from_env(env)) as ta, ta.serve(port=0) as base_url:
         demo.register_client(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, [f"{base_url}/oauth/callback"])
-        yield Connect(ta, base_url, demo, provider_url, env)
+        try:
+            yield Connect(ta, base_url, demo, provider_url, env)
+        finally:
+            served_provider.server.stop()  # the provider's server stops while this one does

@@ -1,12 +1,63 @@
-"""Test helpers: a scripted browser that walks connect links over real HTTP."""
+"""Test helpers: a scripted browser that walks connect links over real HTTP, and free ports
+for servers whose port must be known before they start."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import random
 import re
+import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll ``condition`` every 5 ms until it holds; fail after ``timeout`` seconds. Only for
+    what has no event to wait on (a counter inside the library, another process)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for a condition"
+        await asyncio.sleep(0.005)
+
+
+async def until_waiting(store: object, waiters: int = 1) -> None:
+    """Until ``waiters`` waits are registered with ``store`` (its ``_watchers`` count: the
+    store has no event for it), so what happens next wakes them rather than precedes them."""
+    await until(lambda: getattr(store, "_watchers", 0) >= waiters)
+
+
+def free_port() -> int:
+    """A free loopback port, for a server in another process that must be told its port (or
+    keep it across a restart). Prefer ``port=0`` wherever the server can report its own port.
+
+    The port is drawn below the kernel's ephemeral range, so no ``port=0`` server and no
+    outgoing connection of a test running in parallel can take it between this check and the
+    server's bind; each pytest-xdist worker draws from its own stretch of 1000 ports.
+    """
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except OSError:  # not Linux: the IANA range
+        ephemeral_low = 49152
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    start = 10_000 + 1_000 * (int(worker) if worker.isdigit() else 0)
+    assert start + 1_000 <= ephemeral_low, (
+        "too many workers for the ports below the ephemeral range"
+    )
+    for port in random.sample(range(start, start + 1_000), 1_000):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free port in {start}-{start + 999}")
+
 
 _INPUT = re.compile(r"<input[^>]*>", re.S)
 _ATTR = re.compile(r'(\w[\w-]*)="([^"]*)"')

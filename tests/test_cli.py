@@ -23,29 +23,27 @@ def test_errors_are_one_line_not_a_traceback(tmp_path):
 
 
 def test_serve_command_answers_health(tmp_path):
-    import socket
-    import time
+    import re
 
     import httpx
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "toolauth", "serve", "--port", str(port)], cwd=tmp_path,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "toolauth", "serve", "--port", "0"], cwd=tmp_path,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+        # uvicorn says where it listens (the bound port, for --port 0) once it accepts
+        # connections: wait for that line, not for a fixed port to answer.
+        seen: list[str] = []
+        for line in proc.stderr:
+            seen.append(line)
+            if found := re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line):
+                url = found.group(1)
                 break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, proc.stderr.read1().decode()
-                time.sleep(0.1)
-        assert answer.json() == {"status": "ok"}
-        assert httpx.get(f"http://127.0.0.1:{port}/link/ln_nope").status_code == 404
+        else:
+            raise AssertionError("toolauth serve did not start:\n" + "".join(seen))
+        assert httpx.get(f"{url}/healthz", timeout=10).json() == {"status": "ok"}
+        assert httpx.get(f"{url}/link/ln_nope", timeout=10).status_code == 404
     finally:
         proc.terminate()
         proc.communicate(timeout=10)

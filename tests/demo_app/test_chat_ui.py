@@ -50,6 +50,7 @@ def _sign_in(popup) -> None:
     popup.get_by_role("button", name="Allow").click()
 
 
+@pytest.mark.slow
 def test_connect_link_in_chat_then_the_agent_answers(demo_process: DemoProcess):
     _need_browser()
     from playwright.sync_api import expect, sync_playwright

@@ -78,6 +78,7 @@ def test_every_example_is_tested():
     assert sorted(p.stem for p in EXAMPLES.glob("*.py")) == sorted(EXPECTED)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(EXPECTED))
 def test_example_runs_offline(runs, name):
     out, err = runs[name].communicate(timeout=60)

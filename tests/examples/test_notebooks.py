@@ -47,6 +47,7 @@ def test_notebooks_are_committed_without_outputs(name):
     assert code and all(c.outputs == [] and c.execution_count is None for c in code)
 
 
+@pytest.mark.slow
 def test_quickstart_connects_waits_and_calls_a_tool(tmp_path, monkeypatch):
     shown = _text(_execute("quickstart.ipynb", tmp_path, monkeypatch))
     assert ">Connect Demo</a>" in shown and "/link/ln_" in shown
@@ -56,6 +57,7 @@ def test_quickstart_connects_waits_and_calls_a_tool(tmp_path, monkeypatch):
     assert "access_token" not in shown
 
 
+@pytest.mark.slow
 def test_in_chat_auth_cell_continues_once_connected(tmp_path, monkeypatch):
     notebook = _execute("in_chat_auth.ipynb", tmp_path, monkeypatch)
     shown = _text(notebook)

@@ -1,10 +1,11 @@
 """The connect server killed with SIGKILL in the middle of a burst of callbacks.
 
 ``toolauth serve`` runs in a child process on a fixed loopback port and the shared SQLite
-file; the demo provider (auto consent, a slow token endpoint so exchanges are in flight) runs
-here. Fifty users walk their links at once; part-way, the server is killed. Every account must
-then be ACTIVE with working tokens, or FAILED, or INITIATED with its link still usable — and
-after a restart on the same port and database, every INITIATED one connects.
+file; the demo provider (auto consent) runs here, behind a gate on its token endpoint: the
+first exchanges pass, later ones are held until the kill, so callbacks are in flight when it
+lands. Fifty users walk their links at once; part-way, the server is killed. Every account
+must then be ACTIVE with working tokens, or FAILED, or INITIATED with its link still usable —
+and after a restart on the same port and database, every INITIATED one connects.
 """
 
 from __future__ import annotations
@@ -13,20 +14,21 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sqlite3
 import sys
 import time
 from collections import Counter
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
+import pytest
 
 from tests.conftest import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, make_settings
 from tests.flows.support import APP_CALLBACK, query_of
-from tests.helpers import Browser
+from tests.helpers import Browser, free_port
 from toolauth import AsyncToolAuth, ConnectionStatus
 from toolauth._models import LinkStatus
 from toolauth.connect.serving import serve_app
@@ -38,10 +40,25 @@ KILL_AFTER_ACTIVE = 15
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class TokenGate:
+    """The provider's app with its token endpoint gated: the first ``let_through`` exchanges
+    pass; later ones wait (``held`` is set) until ``opened`` is. A held exchange belongs to a
+    callback that has spent its state and saved nothing yet: killed there, it is in flight."""
+
+    def __init__(self, app: Any, let_through: int) -> None:
+        self.app = app
+        self.let_through = let_through
+        self.held = asyncio.Event()
+        self.opened = asyncio.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/oauth/token":
+            if self.let_through > 0:
+                self.let_through -= 1
+            else:
+                self.held.set()
+                await self.opened.wait()
+        await self.app(scope, receive, send)
 
 
 async def start_server(env: dict[str, str], port: int, log: Path) -> asyncio.subprocess.Process:
@@ -59,7 +76,7 @@ async def start_server(env: dict[str, str], port: int, log: Path) -> asyncio.sub
                 if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
                     return proc
             assert time.monotonic() < deadline, "the connect server did not start"
-            await anyio.sleep(0.05)
+            await anyio.sleep(0.02)  # a poll: the other process has no event to wait on
 
 
 async def walk(link_url: str) -> str:
@@ -74,15 +91,16 @@ async def walk(link_url: str) -> str:
         await browser.aclose()
 
 
+@pytest.mark.slow
 async def test_sigkill_mid_burst_loses_nothing_and_every_link_finishes_after_restart(
     home: Path, tmp_path: Path
 ) -> None:
-    provider = DemoProvider(ProviderConfig(auto_consent=True, token_endpoint_fault="timeout",
-                                           fault_delay=0.15))  # fmt: skip
+    provider = DemoProvider(ProviderConfig(auto_consent=True))
+    gate = TokenGate(provider.app, let_through=KILL_AFTER_ACTIVE)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
-    async with serve_app(provider.app) as provider_url:
+    async with serve_app(gate) as provider_url:
         env = {
             "TOOLAUTH_HOME": str(home), "TOOLAUTH_BASE_URL": base_url,
             "TOOLAUTH_DEMO_PROVIDER_URL": provider_url,
@@ -101,20 +119,23 @@ async def test_sigkill_mid_burst_loses_nothing_and_every_link_finishes_after_res
             server = await start_server(env, port, log)
             try:
                 outcomes: dict[str, str] = {}
+                connected = asyncio.Event()  # KILL_AFTER_ACTIVE users are back, connected
 
                 async def user(n: int) -> None:
                     await anyio.sleep(n * 0.02)  # a burst spread over one second
                     outcomes[requests[n].id] = await walk(requests[n].redirect_url)
+                    if sum(o == "success" for o in outcomes.values()) >= KILL_AFTER_ACTIVE:
+                        connected.set()
 
                 async with anyio.create_task_group() as tg:
                     for n in range(USERS):
                         tg.start_soon(user, n)
-                    while (  # noqa: ASYNC110 (polling another process)
-                        len(await ta.connected_accounts.list(status="ACTIVE")) < KILL_AFTER_ACTIVE
-                    ):
-                        await anyio.sleep(0.005)
+                    with anyio.fail_after(60):
+                        await connected.wait()
+                        await gate.held.wait()
                     server.send_signal(signal.SIGKILL)
                     assert await server.wait() == -signal.SIGKILL
+                    gate.opened.set()  # the held exchanges answer a dead server
 
                 at_kill = Counter(a.status for a in await ta.connected_accounts.list())
                 assert at_kill[ConnectionStatus.ACTIVE] >= KILL_AFTER_ACTIVE

@@ -209,6 +209,7 @@ def check(response: httpx.Response, f: Fixture) -> None:
         assert secret not in str(response.headers)
 
 
+@pytest.mark.slow
 @fast(400)
 @given(data=st.data())
 async def test_fuzzing_every_route_of_the_connect_app(fuzz: Fixture, data: st.DataObject) -> None:

@@ -97,6 +97,7 @@ async def pg() -> AsyncIterator[PgSchema]:
         yield schema
 
 
+@pytest.mark.slow
 async def test_a_link_started_on_one_instance_finishes_on_another_and_wakes_a_third_process(
     pg: PgSchema, tmp_path: Path
 ) -> None:
@@ -129,7 +130,7 @@ async def test_a_link_started_on_one_instance_finishes_on_another_and_wakes_a_th
             account_id = link["connected_account_id"]
 
             await waiter.send(account_id=account_id, timeout=20)
-            await asyncio.sleep(0.5)  # the waiter is inside wait_for_connection by now
+            assert "waiting" in await waiter.read()  # it is inside wait_for_connection
             browser = Browser()
             try:
                 landing = await browser.oauth_consent(link["redirect_url"])

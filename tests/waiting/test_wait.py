@@ -12,7 +12,7 @@ import pytest
 
 from tests.children import Child
 from tests.conftest import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, make_settings, sqlite_only
-from tests.helpers import Browser
+from tests.helpers import Browser, until, until_waiting
 from toolauth import (
     AsyncToolAuth,
     ConnectionFailedError,
@@ -22,8 +22,13 @@ from toolauth import (
 )
 
 
-async def _consent_later(url: str, *, delay: float = 0.2, decision: str = "allow") -> float:
-    """Walk a connect link after ``delay``; returns the monotonic time the flow ended."""
+async def _consent_later(
+    url: str, *, store=None, delay: float = 0.0, decision: str = "allow"
+) -> float:
+    """Walk a connect link once somebody waits on ``store`` (or after ``delay``); returns the
+    monotonic time the flow ended."""
+    if store is not None:
+        await until_waiting(store)
     await asyncio.sleep(delay)
     browser = Browser()
     try:
@@ -53,7 +58,7 @@ async def test_wait_returns_the_active_account_as_soon_as_the_flow_completes(con
     ta = connect.ta
     config = await ta.auth_configs.create("demo")
     req = await ta.connected_accounts.link("u1", config.id)
-    completing = asyncio.create_task(_consent_later(req.redirect_url))
+    completing = asyncio.create_task(_consent_later(req.redirect_url, store=await ta.store()))
     account = await req.wait_for_connection(timeout=10)
     woke = time.monotonic()
     done = await completing
@@ -68,7 +73,7 @@ async def test_wait_by_account_id(connect):
     ta = connect.ta
     config = await ta.auth_configs.create("demo")
     req = await ta.connected_accounts.link("u1", config.id)
-    completing = asyncio.create_task(_consent_later(req.redirect_url))
+    completing = asyncio.create_task(_consent_later(req.redirect_url, store=await ta.store()))
     account = await ta.connected_accounts.wait_for_connection(req.connected_account_id, timeout=10)
     await completing
     assert (account.id, account.status) == (req.connected_account_id, ConnectionStatus.ACTIVE)
@@ -78,7 +83,9 @@ async def test_denied_consent_raises_with_the_reason(connect):
     ta = connect.ta
     config = await ta.auth_configs.create("demo")
     req = await ta.connected_accounts.link("u1", config.id)
-    completing = asyncio.create_task(_consent_later(req.redirect_url, decision="deny"))
+    completing = asyncio.create_task(
+        _consent_later(req.redirect_url, store=await ta.store(), decision="deny")
+    )
     with pytest.raises(ConnectionFailedError) as info:
         await req.wait_for_connection(timeout=10)
     await completing
@@ -143,7 +150,7 @@ async def test_disabling_the_account_ends_the_wait(connect, by):
         waiting = asyncio.create_task(
             ta.connected_accounts.wait_for_connection(req.connected_account_id, timeout=10)
         )
-    await asyncio.sleep(0.1)
+    await until_waiting(await ta.store())
     assert not waiting.done()
     await ta.connected_accounts.disable(req.connected_account_id)
     with pytest.raises(ConnectionFailedError) as info:
@@ -181,7 +188,11 @@ def test_sync_client_waits(home, store_env):
             req = ta.connected_accounts.link("u1", config.id)
             ended: list[float] = []
             browser = threading.Thread(
-                target=lambda: ended.append(asyncio.run(_consent_later(req.redirect_url)))
+                target=lambda: ended.append(
+                    asyncio.run(
+                        _consent_later(req.redirect_url, delay=0.2)
+                    )  # the sync waiter is in
+                )
             )
             browser.start()
             try:
@@ -205,15 +216,14 @@ async def test_watcher_stops_when_nobody_waits(connect):
         asyncio.create_task(req.wait_for_connection(timeout=10)),
         asyncio.create_task(ta.connected_accounts.wait_for_connection(req.connected_account_id)),
     ]
-    await asyncio.sleep(0.1)
+    await until_waiting(store, 2)
     assert not _watch_stopped(store)  # someone waits: changes from other processes are watched
-    await _consent_later(req.redirect_url, delay=0)
+    await _consent_later(req.redirect_url)
     await asyncio.gather(*waiters)
     other = await ta.connected_accounts.link("u2", config.id)
     with pytest.raises(ConnectionTimeoutError):
         await other.wait_for_connection(timeout=0.05)
-    await asyncio.sleep(20 * store.watch_interval)  # it notices at its next look
-    assert _watch_stopped(store)
+    await until(lambda: _watch_stopped(store))  # it notices at its next look
     assert store._watchers == 0
 
 
@@ -228,8 +238,8 @@ async def test_a_waiter_in_another_process_wakes_when_this_process_completes(con
     try:
         await child.read()  # ready
         await child.send(account_id=req.connected_account_id, timeout=15)
-        await asyncio.sleep(0.5)  # the child is inside wait_for_connection by now
-        done = await _consent_later(req.redirect_url, delay=0)
+        assert "waiting" in await child.read()  # the child is inside wait_for_connection
+        done = await _consent_later(req.redirect_url)
         woke = await child.read(timeout=20)
     finally:
         await child.close()
@@ -256,7 +266,7 @@ async def test_a_waiter_here_wakes_when_another_process_completes(provider, home
                 DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, [f"{child_url}/oauth/callback"]
             )
             waiting = asyncio.create_task(req.wait_for_connection(timeout=15))
-            await asyncio.sleep(0.2)
+            await until_waiting(await ta.store())
             assert not waiting.done()
             await child.send(link_id=req.link_id)
             account = await asyncio.wait_for(waiting, 20)
@@ -269,5 +279,4 @@ async def test_a_waiter_here_wakes_when_another_process_completes(provider, home
         assert account.status is ConnectionStatus.ACTIVE
         assert woke - done["t"] < 2.0
         store = await ta.store()
-        await asyncio.sleep(0.1)
-        assert _nobody_watches(store)
+        await until(lambda: _nobody_watches(store))
