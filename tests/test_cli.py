@@ -1,5 +1,8 @@
+import signal
 import subprocess
 import sys
+
+import pytest
 
 
 def test_toolkits_command(tmp_path):
@@ -22,31 +25,50 @@ def test_errors_are_one_line_not_a_traceback(tmp_path):
     assert "Traceback" not in out.stderr
 
 
-def test_serve_command_answers_health(tmp_path):
+def _start_serve(tmp_path, *args: str) -> tuple[subprocess.Popen[str], str, str]:
+    """``toolauth serve`` on a free port; it prints the URL it really serves once it listens."""
     import re
 
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toolauth", "serve", "--port", "0", *args], cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    seen: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        seen.append(line)
+        if found := re.search(r"toolauth connect app on (http://127\.0\.0\.1:\d+)", line):
+            return proc, found.group(1), line
+    raise AssertionError("toolauth serve did not start:\n" + "".join(seen))
+
+
+def test_serve_command_answers_health(tmp_path):
     import httpx
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "toolauth", "serve", "--port", "0"], cwd=tmp_path,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc, url, _ = _start_serve(tmp_path)
     try:
-        # uvicorn says where it listens (the bound port, for --port 0) once it accepts
-        # connections: wait for that line, not for a fixed port to answer.
-        seen: list[str] = []
-        for line in proc.stderr:
-            seen.append(line)
-            if found := re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line):
-                url = found.group(1)
-                break
-        else:
-            raise AssertionError("toolauth serve did not start:\n" + "".join(seen))
         assert httpx.get(f"{url}/healthz", timeout=10).json() == {"status": "ok"}
         assert httpx.get(f"{url}/link/ln_nope", timeout=10).status_code == 404
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
+def test_serve_stops_on_the_first_signal_after_serving_requests(tmp_path, how):
+    """One Ctrl+C (or SIGTERM) stops it even with a keep-alive connection still open, the
+    store closed; links made by its client point at the URL it really serves."""
+    import httpx
+
+    proc, url, banner = _start_serve(tmp_path)
+    assert f"links point at {url}." in banner  # no TOOLAUTH_BASE_URL: the served URL
+    with httpx.Client(base_url=url, timeout=10) as kept_alive:
+        for _ in range(3):
+            assert kept_alive.get("/healthz").status_code == 200
+        proc.send_signal(how)
+        out, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 0, out
+    assert out.strip().endswith("toolauth serve: stopped."), out
 
 
 def test_serve_access_log_hides_callback_codes():

@@ -15,6 +15,7 @@ from ._client import AsyncToolAuth
 from ._crypto import Keyring, generate_key
 from ._exceptions import (
     CatalogError,
+    ClientClosedError,
     ConfigurationError,
     ConflictError,
     ConnectionFailedError,
@@ -45,6 +46,7 @@ __all__ = [
     "AuthConfigType",
     "AuthScheme",
     "CatalogError",
+    "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
     "ConnectedAccount",

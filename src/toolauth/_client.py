@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._exceptions import ConfigurationError
+from ._exceptions import ClientClosedError, ConfigurationError
 from ._http import HttpPool
 from ._keys import key_file_path, load_keyring, uses_key_file
 from ._loop import HomeLoop
@@ -86,6 +87,7 @@ class AsyncToolAuth:
         self._store: Store | None = None
         self._open_lock: anyio.Lock | None = None
         self._closed = False
+        self._guard: AsyncGenerator[None] | None = None
         store = self.store
         self.toolkits = Toolkits(catalog=catalog, http=http, home=loop)
         self.auth_configs = AuthConfigs(store=store, settings=settings, catalog=catalog, home=loop)
@@ -118,13 +120,36 @@ class AsyncToolAuth:
         """The open store, opening it (and applying migrations) on first use."""
         if self._store is not None:
             return self._store
+        if self._closed:
+            raise ClientClosedError(
+                "This AsyncToolAuth client is closed; create a new one (closed clients do not "
+                "reopen)."
+            )
         if self._open_lock is None:
             self._open_lock = anyio.Lock()
         async with self._open_lock:
             if self._store is None:
                 self._store = await self._open_store()
                 self._home.claim()
+                # Closed for you when the event loop ends, if you did not (with a warning).
+                guard = self._guard = self._close_at_loop_end()
+                await guard.__anext__()
         return self._store
+
+    async def _close_at_loop_end(self) -> AsyncGenerator[None]:
+        """An async generator the loop finalizes at its end (``shutdown_asyncgens``): a
+        script that never closed its client still exits, its store closed."""
+        try:
+            yield
+        finally:
+            if not self._closed:
+                warnings.warn(
+                    "An AsyncToolAuth client was never closed; use `async with AsyncToolAuth() "
+                    "as ta:` or `await ta.aclose()`. Closing it now.",
+                    ResourceWarning,
+                    stacklevel=1,
+                )
+                await self._close()
 
     async def _open_store(self) -> Store:
         backend = store_class(self.settings.database_url)  # a bad URL is the first to report
@@ -210,7 +235,7 @@ class AsyncToolAuth:
 
         return create_connect_app(self)
 
-    def serve(self, *, host: str = "127.0.0.1", port: int = 0) -> Any:
+    def serve(self, *, host: str = "127.0.0.1", port: int = 0, access_log: bool = False) -> Any:
         """Run the connect app in the background on this event loop.
 
         ``async with ta.serve(port=0) as url:`` — with no explicit ``base_url`` setting, the
@@ -218,13 +243,21 @@ class AsyncToolAuth:
         """
         from .connect.server import serve_client
 
-        return serve_client(self, host=host, port=port)
+        return serve_client(self, host=host, port=port, access_log=access_log)
 
     async def open(self) -> AsyncToolAuth:
         await self.store()
         return self
 
     async def aclose(self) -> None:
+        """Close the store and the HTTP pool. The client cannot be used afterwards."""
+        await self._close()
+        guard, self._guard = self._guard, None
+        if guard is not None:
+            await guard.aclose()
+
+    async def _close(self) -> None:
+        self._closed = True
         store, self._store = self._store, None
         await self._http.aclose()
         if store is not None:

@@ -2,6 +2,7 @@
 
 ```
 ToolAuthError                      error = "toolauth_error"
+├── ClientClosedError              the client was closed (also a RuntimeError): make a new one
 ├── ConfigurationError             bad settings, missing key, unknown toolkit, missing OAuth app
 │   └── CatalogError               a toolkit definition file that does not validate
 ├── ValidationError                bad input to a public method: names the field and what is allowed
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 __all__ = [
     "CatalogError",
+    "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
     "ConnectionFailedError",
@@ -54,6 +56,13 @@ class ToolAuthError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class ClientClosedError(ToolAuthError, RuntimeError):
+    """The client was closed (``aclose()``, ``close()`` or the end of ``async with``); a closed
+    client never reopens behind your back. Make a new one."""
+
+    error = "client_closed"
 
 
 class ConfigurationError(ToolAuthError):

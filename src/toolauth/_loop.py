@@ -27,6 +27,8 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any, ParamSpec, TypeVar
 
+from ._exceptions import ClientClosedError
+
 __all__ = [
     "HomeLoop",
     "InsideLoopError",
@@ -41,7 +43,7 @@ T = TypeVar("T")
 P = ParamSpec("P")
 
 
-class LoopClosedError(RuntimeError):
+class LoopClosedError(ClientClosedError):
     """The loop that owns the work is gone (the client was closed, or its loop ended)."""
 
 

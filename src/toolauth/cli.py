@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -69,15 +70,25 @@ async def _toolkits(settings: Settings) -> str:
     return "\n".join(lines)
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
-    import uvicorn
-
+async def _serve(settings: Settings, host: str, port: int) -> str:
+    """Serve the connect app until the first Ctrl+C (or SIGTERM), then close everything."""
     from .connect.server import CallbackQueryFilter
 
-    client = AsyncToolAuth(settings=settings)
-    print(f"toolauth connect app on http://{host}:{port} (public URL {settings.base_url})")
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     logging.getLogger("uvicorn.access").addFilter(CallbackQueryFilter())
-    uvicorn.run(client.asgi_app(), host=host, port=port, log_level="info", proxy_headers=True)
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with (
+            AsyncToolAuth(settings=settings) as ta,
+            ta.serve(host=host, port=port, access_log=True) as url,
+        ):
+            print(
+                f"toolauth connect app on {url}; links point at {ta.urls.base_url}. "
+                "Ctrl+C stops it.",
+                flush=True,
+            )
+            async for _ in signals:
+                break
+    return "toolauth serve: stopped."
 
 
 def _demo(port: int, home: str | None, open_browser: bool) -> int:
@@ -116,14 +127,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "keys" and args.keys_command == "generate":
         print(generate_key())
         return 0
-    if args.command == "serve":
-        _serve(Settings.from_env(), args.host, args.port)
-        return 0
     if args.command == "demo":
         return _demo(args.port, args.home, not args.no_browser)
     actions = {"migrate": _migrate, "toolkits": _toolkits}
-    action = _rotate if args.command == "keys" else actions[args.command]
+    action = _rotate if args.command == "keys" else actions.get(args.command)
     try:
+        if args.command == "serve":
+            print(anyio.run(_serve, Settings.from_env(), args.host, args.port))
+            return 0
+        assert action is not None
         print(anyio.run(action, Settings.from_env()))
     except ToolAuthError as exc:
         print(f"toolauth: {exc.message}", file=sys.stderr)

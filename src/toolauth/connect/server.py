@@ -29,11 +29,13 @@ class CallbackQueryFilter(logging.Filter):
 
 
 @asynccontextmanager
-async def serve_client(client: AsyncToolAuth, *, host: str, port: int) -> AsyncIterator[str]:
+async def serve_client(
+    client: AsyncToolAuth, *, host: str, port: int, access_log: bool = False
+) -> AsyncIterator[str]:
     """Serve ``client``'s connect app; yields its URL. Without an explicit ``base_url`` the
     client's links point at this server while it runs."""
     await client.store()  # open (and migrate) before the first request arrives
-    async with serve_app(client.asgi_app(), host=host, port=port) as url:
+    async with serve_app(client.asgi_app(), host=host, port=port, access_log=access_log) as url:
         client.urls.serving_at(url)
         try:
             yield url

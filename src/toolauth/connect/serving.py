@@ -93,6 +93,7 @@ async def serve_app(
     host: str = "127.0.0.1",
     port: int = 0,
     shutdown_timeout: int = 5,
+    access_log: bool = False,
 ) -> AsyncIterator[str]:
     """Serve an ASGI app with uvicorn as a task of the running event loop.
 
@@ -101,6 +102,7 @@ async def serve_app(
         host: the interface to bind, loopback by default.
         port: the port to bind; 0 picks a free one.
         shutdown_timeout: seconds to let in-flight requests finish on exit before cancelling.
+        access_log: log each request to ``uvicorn.access`` (off for tests and embedding).
 
     Returns:
         An async context manager yielding the base URL with the real bound port.
@@ -115,7 +117,7 @@ async def serve_app(
         lifespan="on",
         log_level="warning",
         log_config=None,  # leave the process's logging configuration alone
-        access_log=False,
+        access_log=access_log,
         http="h11",
         ws="none",
         timeout_graceful_shutdown=shutdown_timeout,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -40,6 +41,26 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         await self.demo.end_turns()  # a turn waiting for a connection would hold the server
         await super().shutdown(sockets)
+
+
+class _Stopped(Exception):
+    """SIGTERM, raised again by uvicorn once it stopped."""
+
+
+@contextlib.contextmanager
+def _signals_raise() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise _Stopped
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _open(url: str) -> None:
@@ -110,7 +131,9 @@ def run_demo(
             timeout_graceful_shutdown=2,
         )  # fmt: skip
         server = _Server(config, demo, open_browser)
-        with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl+C once stopped
+        # uvicorn stops on Ctrl+C or SIGTERM, then raises the signal again: both end here, so
+        # the throw-away folder is always removed.
+        with _signals_raise(), contextlib.suppress(KeyboardInterrupt, _Stopped):
             server.run(sockets=[sock])
         print("toolauth demo: stopped.", file=out, flush=True)
     return 0 if server.started else 1
