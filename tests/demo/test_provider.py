@@ -292,6 +292,71 @@ async def test_pages_escape_values(client: httpx.AsyncClient, provider: DemoProv
     assert "&lt;script&gt;x&lt;/script&gt;" in page.text
 
 
+FONT = 'font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif'
+
+
+def style_of(html: str) -> str:
+    found = re.findall(r"<style>(.*?)</style>", html, re.S)
+    assert len(found) == 1, "one style element"
+    return found[0]
+
+
+async def test_pages_emit_their_css_as_css(client: httpx.AsyncClient) -> None:
+    """The stylesheet reaches the browser as CSS: HTML-escaped quotes (&#34;Segoe UI&#34;)
+    are not CSS and void the whole font rule, leaving the browser's serif default."""
+    page = await start(client)
+    consent = await login(client, page)
+    wrong = await login(client, await start(client), password="nope")
+    error = await client.get("/oauth/authorize", params={"client_id": "nobody"})
+    for response in (page, consent, wrong, error):
+        style = style_of(response.text)
+        assert FONT in style
+        assert "&#34;" not in style and "&quot;" not in style and "&amp;" not in style
+
+
+async def test_pages_carry_the_clients_name_brand_and_scopes(
+    client: httpx.AsyncClient, provider: DemoProvider
+) -> None:
+    """A client registered for a simulated app: its pages carry that app's name and list the
+    scopes it asks for in words; scopes outside its set are refused."""
+    provider.register_client(
+        "sim-app", "secret", [REDIRECT_URI], name="Chat <b>app</b>", brand="Octo & Co",
+        scopes={"repo": "Read your private repositories", "read:user": "See your profile"},
+    )  # fmt: skip
+    page = await start(client, client_id="sim-app", scope="repo read:user")
+    assert page.status_code == 200, page.text
+    assert '<div class="brand">Octo &amp; Co</div>' in page.text
+    assert "<title>Sign in · Octo &amp; Co</title>" in page.text
+    assert (
+        "<strong>Chat &lt;b&gt;app&lt;/b&gt;</strong> wants to connect to your Octo &amp; Co"
+        in (page.text)
+    )
+    assert ">Demo<" not in page.text and "sim-app" not in page.text
+    consent = await login(client, page)
+    assert '<div class="brand">Octo &amp; Co</div>' in consent.text
+    assert "Authorize Chat &lt;b&gt;app&lt;/b&gt;" in consent.text
+    assert "<li>Read your private repositories<br><code>repo</code></li>" in consent.text
+    assert "<li>See your profile<br><code>read:user</code></li>" in consent.text
+    assert "<code>items" not in consent.text
+    params = redirect_params(await decide(client, consent))
+    assert "code" in params
+
+    refused = await start(client, client_id="sim-app", scope="repo items:read")
+    assert redirect_params(refused)["error"] == "invalid_scope"
+    default = await login(client, await start(client, client_id="sim-app", scope=None))
+    assert "<code>repo</code>" in default.text and "<code>read:user</code>" in default.text
+    granted = provider.issue_tokens("alice", client_id="sim-app")
+    assert granted["scope"] == "repo read:user"
+    with pytest.raises(ValueError, match="unknown scopes"):
+        provider.issue_tokens("alice", client_id="sim-app", scopes=["profile"])
+
+
+async def test_pages_default_to_the_demo_brand(client: httpx.AsyncClient) -> None:
+    page = await start(client)
+    assert '<div class="brand">Demo</div>' in page.text
+    assert f"<strong>{CLIENT_ID}</strong> wants to connect to your Demo account" in page.text
+
+
 async def test_wrong_code_verifier_is_invalid_grant(client: httpx.AsyncClient) -> None:
     """RFC 7636 §4.6: a verifier that does not match the challenge is invalid_grant."""
     _, challenge = new_pkce()

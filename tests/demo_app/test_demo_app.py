@@ -99,10 +99,13 @@ async def test_connected_users_get_straight_answers_in_the_same_thread(demo_app)
 
 
 async def test_github_is_a_second_oauth_app_on_the_fake_api(demo_app):
-    _, url = demo_app
+    demo, url = demo_app
     events = await chat(url, "list my github repos", "thread-gh-01")
     link = next(e for e in events if e["type"] == "connect_link")
     assert link["toolkit"] == "github" and link["toolkit_name"] == "GitHub (demo)"
+    # The link asked for what the real GitHub toolkit asks for, and the user granted it.
+    (account,) = await demo.ta.connected_accounts.list(user_id="demo-user", toolkit="github")
+    assert account.scopes == ("repo", "read:user")
     answer = events[-2]["text"]
     assert "alice/tea-party" in answer and "alice/looking-glass (private)" in answer
     events = await chat(url, "who am I on github", "thread-gh-01")
@@ -113,6 +116,18 @@ async def test_github_is_a_second_oauth_app_on_the_fake_api(demo_app):
             f"{url}/github-api/user/repos", headers={"Authorization": "Bearer x"}
         )
     assert refused.status_code == 401 and refused.json()["message"] == "Bad credentials"
+
+
+async def test_the_page_links_end_on_promises_only_what_it_knows(demo_app):
+    """It cannot tell whether a chat turn still waits (Stop may have ended it), so it sends
+    the user back to the chat, whose card says what happens next; its mark is drawn in CSS."""
+    _, url = demo_app
+    async with httpx.AsyncClient() as http:
+        done = await http.get(f"{url}/connected", params={"status": "success"})
+    assert done.status_code == 200
+    assert "You can close this window and go back to the chat." in done.text
+    assert "continues by itself" not in done.text
+    assert '<div class="done-badge" aria-hidden="true"></div>' in done.text
 
 
 async def test_denied_consent_is_reported_plainly(demo_app):

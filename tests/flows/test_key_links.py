@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import re
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import httpx
@@ -22,6 +23,7 @@ from tests.flows.support import (
 )
 from tests.helpers import Browser, hidden_fields
 from toolauth._models import ConnectionStatus, LinkStatus
+from toolauth.connect.pages import expires_in
 
 
 async def api_key_link(connect: Connect, *, callback_url: str | None = APP_CALLBACK):
@@ -68,6 +70,39 @@ async def test_the_form_shows_the_catalogs_fields_with_csrf_protection(
     assert response.headers["referrer-policy"] == "no-referrer"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["cache-control"] == "no-store"
+
+
+async def test_the_form_says_when_the_link_expires_in_words(
+    connect: Connect, browser: Browser
+) -> None:
+    """Relative and rounded down ("expires in 9 minutes" for a fresh 10-minute link), with the
+    exact time only in the ``<time datetime>`` attribute, never shown as an ISO timestamp."""
+    req = await api_key_link(connect)
+    html = (await browser.http.get(req.redirect_url)).text
+    sentence = re.search(r"This link expires <time datetime=\"([^\"]+)\">([^<]+)</time>\.", html)
+    assert sentence is not None, html
+    assert datetime.fromisoformat(sentence.group(1)) == req.expires_at
+    assert sentence.group(2) == "in 9 minutes"
+    shown = re.sub(r"<[^>]+>", " ", html)
+    assert re.search(r"\d{4}-\d\d-\d\d", shown) is None
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (-5, "now"), (0, "now"), (1, "in less than a minute"), (59.9, "in less than a minute"),
+        (60, "in 1 minute"), (119, "in 1 minute"), (120, "in 2 minutes"),
+        (599.4, "in 9 minutes"), (600, "in 10 minutes"), (3599, "in 59 minutes"),
+        (3600, "in 1 hour"), (7199, "in 1 hour"), (7200, "in 2 hours"),
+        (47 * 3600, "in 47 hours"), (48 * 3600, "in 2 days"), (86400 * 3 + 5, "in 3 days"),
+    ],
+)  # fmt: skip
+def test_expires_in_words(seconds: float, words: str) -> None:
+    now = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
+    when = now + timedelta(seconds=seconds)
+    assert expires_in(when.isoformat(), now) == words
+    assert expires_in(when, now) == words
+    assert expires_in(when.replace(tzinfo=None).isoformat(), now) == words  # naive: UTC
 
 
 async def test_a_valid_api_key_connects_and_is_stored_encrypted(

@@ -175,7 +175,9 @@ class DemoApp:
         error = request.query_params.get("error", "")[:100]
         title = "Connected" if ok else "Not connected"
         text = (
-            "Permission granted. You can close this window; the chat continues by itself."
+            # The chat's card says what happens next (the waiting turn goes on, or, after
+            # Stop, "ask again"): this page cannot tell which, so it promises neither.
+            "Permission granted. You can close this window and go back to the chat."
             if ok
             else f"The connection was not completed ({error or 'unknown error'}). "
             "Close this window and ask the assistant again."
@@ -187,7 +189,7 @@ class DemoApp:
 <link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/chat.css">
 <script src="/assets/connected.js" defer></script></head>
 <body class="done-page"><main class="done {"ok" if ok else "failed"}">
-<div class="done-badge" aria-hidden="true">{"✓" if ok else "!"}</div>
+<div class="done-badge" aria-hidden="true">{"" if ok else "!"}</div>
 <h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></main></body></html>"""
         return _secure(HTMLResponse(page, 200 if ok else 400))
 

@@ -27,10 +27,26 @@ from starlette.routing import Route
 
 from .provider import DemoProvider
 
-__all__ = ["FAKE_GITHUB_PATH", "create_fake_github", "simulated_github_toolkit"]
+__all__ = [
+    "FAKE_GITHUB_PATH",
+    "SIMULATED_GITHUB_NAME",
+    "SIMULATED_GITHUB_SCOPES",
+    "create_fake_github",
+    "simulated_github_toolkit",
+]
 
 FAKE_GITHUB_PATH = "/github-api"
 """Where the demo app serves the fake GitHub API, below its base URL."""
+
+SIMULATED_GITHUB_NAME = "GitHub (demo)"
+"""The simulated toolkit's name: the chat's Connect button and the provider's pages carry it."""
+
+SIMULATED_GITHUB_SCOPES: dict[str, str] = {
+    "repo": "Read your public and private repositories, and open issues in them",
+    "read:user": "See your profile: name, username and email address",
+}
+"""The scopes the real ``github`` toolkit asks for (its catalog entry), with the words the demo
+provider's consent page shows for each."""
 
 _DOCS = "https://docs.github.com/rest"
 
@@ -54,7 +70,7 @@ def simulated_github_toolkit() -> dict[str, Any]:
     """The ``github`` toolkit, served by the demo provider and the fake GitHub API."""
     return {
         "slug": "github",
-        "name": "GitHub (demo)",
+        "name": SIMULATED_GITHUB_NAME,
         "description": "A simulated GitHub: the real GitHub tools against a local fake of "
         "GitHub's REST API; sign-in through the local demo provider. Nothing reaches github.com.",
         "categories": ["demo", "developer"],
@@ -66,7 +82,7 @@ def simulated_github_toolkit() -> dict[str, Any]:
                 "token_url": "{demo_provider_url}/oauth/token",
                 "revocation_url": "{demo_provider_url}/oauth/revoke",
                 "userinfo_url": "{demo_provider_url}/oauth/userinfo",
-                "default_scopes": ["profile"],
+                "default_scopes": list(SIMULATED_GITHUB_SCOPES),
                 "token_endpoint_auth_method": "client_secret_post",
                 "pkce": True,
                 "issues_refresh_tokens": True,

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 from ..connect.serving import serve_app, serve_app_in_thread
+from .github import SIMULATED_GITHUB_NAME, SIMULATED_GITHUB_SCOPES
 from .provider import DemoProvider, ProviderConfig
 
 __all__ = [
@@ -37,6 +38,8 @@ DEMO_CLIENT_ID = "toolauth-demo"
 DEMO_CLIENT_SECRET = "demo-secret-of-a-local-provider"
 GITHUB_CLIENT_ID = "toolauth-demo-github"
 GITHUB_CLIENT_SECRET = "demo-github-secret-of-a-local-provider"
+CLIENT_NAME = "toolauth demo"
+"""Who asks for access on the provider's sign-in and consent pages."""
 
 
 def oauth_environ(*, github: bool = False) -> dict[str, str]:
@@ -52,10 +55,16 @@ def oauth_environ(*, github: bool = False) -> dict[str, str]:
 
 
 def register_clients(provider: DemoProvider, base_url: str) -> None:
-    """Let the demo's OAuth apps send users back to ``{base_url}/oauth/callback``."""
+    """Let the demo's OAuth apps send users back to ``{base_url}/oauth/callback``.
+
+    The Demo app signs in to "Demo"; the GitHub app's pages carry the simulated toolkit's name
+    and GitHub's scopes, so its sign-in and consent look like that app's own."""
     redirect = [f"{base_url.rstrip('/')}/oauth/callback"]
-    provider.register_client(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, redirect)
-    provider.register_client(GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET, redirect)
+    provider.register_client(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, redirect, name=CLIENT_NAME)
+    provider.register_client(
+        GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET, redirect, name=CLIENT_NAME,
+        brand=SIMULATED_GITHUB_NAME, scopes=SIMULATED_GITHUB_SCOPES,
+    )  # fmt: skip
 
 
 @dataclass

@@ -43,7 +43,7 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -62,7 +62,8 @@ SCOPES: dict[str, str] = {
     "items:read": "See your items",
     "items:write": "Create items for you",
 }
-"""Scopes the provider knows, with the text the consent page shows."""
+"""Scopes of the items API, with the text the consent page shows: what a client may ask for
+unless it was registered with its own scopes."""
 
 DEFAULT_SCOPES = ("profile",)
 TokenFault = Literal["500", "timeout", "invalid_json", "invalid_grant"]
@@ -140,6 +141,16 @@ class _Client:
     client_id: str
     client_secret: str | None
     redirect_uris: list[str]
+    name: str  # who asks, on the sign-in and consent pages
+    brand: str  # whose account it is: the provider (or simulated app) the pages speak for
+    scopes: dict[str, str]  # the scopes it may ask for, with their consent text
+
+    @property
+    def default_scopes(self) -> tuple[str, ...]:
+        """What a request without ``scope`` gets (RFC 6749 §3.3)."""
+        if all(scope in self.scopes for scope in DEFAULT_SCOPES):
+            return DEFAULT_SCOPES
+        return tuple(self.scopes)
 
 
 @dataclass
@@ -305,6 +316,7 @@ main{background:#fff;border:1px solid #d8dee4;border-radius:12px;padding:2rem;
 h1{font-size:1.3rem;margin:0 0 .3rem}
 p.sub{color:#59636e;margin:0 0 1.25rem}
 label{display:block;font-weight:600;margin:.8rem 0 .3rem}
+button,input{font-family:inherit}
 input[type=text],input[type=password]{width:100%;padding:.55rem .7rem;font-size:1rem;
  border:1px solid #d0d7de;border-radius:6px}
 input:focus{outline:2px solid #6639ba55;border-color:#6639ba}
@@ -322,15 +334,24 @@ ul.scopes code{font-size:.8rem;color:#59636e}
 .hint{color:#59636e;font-size:.85rem;margin-top:1rem}
 """
 
+assert "<" not in _CSS  # nothing that could end the <style> element
+assert "{%" not in _CSS  # nor the template's raw block around it
+
+# The stylesheet is part of the template's own text, not a value: autoescaping would turn the
+# quotes around "Segoe UI" into &#34;, which CSS does not decode, voiding the whole font rule.
+# Being a constant, it cannot carry request or user text into the style element.
 _TEMPLATES = {
     "base.html": """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }} · Demo</title><style>{{ css }}</style></head>
-<body><main><div class="brand">Demo</div>{% block body %}{% endblock %}</main></body></html>""",
+<title>{{ title }} · {{ brand }}</title><style>{% raw %}"""
+    + _CSS
+    + """{% endraw %}</style></head>
+<body><main><div class="brand">{{ brand }}</div>
+{% block body %}{% endblock %}</main></body></html>""",
     "login.html": """{% extends "base.html" %}{% block body %}
 <h1>Sign in</h1>
-<p class="sub"><strong>{{ client_id }}</strong> wants to connect to your Demo account.</p>
+<p class="sub"><strong>{{ client_name }}</strong> wants to connect to your {{ brand }} account.</p>
 {% if error %}<div class="error" role="alert">{{ error }}</div>{% endif %}
 <form method="post" action="{{ action }}">
 <input type="hidden" name="request_id" value="{{ request_id }}">
@@ -345,8 +366,9 @@ _TEMPLATES = {
 <p class="hint">Demo accounts: alice / wonderland, bob / builder.</p>
 {% endblock %}""",
     "consent.html": """{% extends "base.html" %}{% block body %}
-<h1>Authorize {{ client_id }}</h1>
-<p class="sub">Signed in as <strong>{{ username }}</strong>. {{ client_id }} is asking to:</p>
+<h1>Authorize {{ client_name }}</h1>
+<p class="sub">Signed in to {{ brand }} as <strong>{{ username }}</strong>.
+{{ client_name }} is asking to:</p>
 <ul class="scopes">{% for scope, text in scopes %}
 <li>{{ text }}<br><code>{{ scope }}</code></li>{% endfor %}
 </ul>
@@ -378,8 +400,8 @@ _PAGE_HEADERS = {
 }
 
 
-def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    html = _templates.get_template(name).render(css=_CSS, **context)
+def _page(name: str, status: int = 200, *, brand: str = "Demo", **context: Any) -> HTMLResponse:
+    html = _templates.get_template(name).render(brand=brand, **context)
     return HTMLResponse(html, status_code=status, headers=_PAGE_HEADERS)
 
 
@@ -453,19 +475,40 @@ class DemoProvider:
             self._stats = ProviderStats()
 
     def register_client(
-        self, client_id: str, client_secret: str | None, redirect_uris: list[str]
+        self,
+        client_id: str,
+        client_secret: str | None,
+        redirect_uris: list[str],
+        *,
+        name: str | None = None,
+        brand: str = "Demo",
+        scopes: Mapping[str, str] | None = None,
     ) -> None:
         """Register (or replace) an OAuth client; a None secret makes a public client.
 
+        Args:
+            name: who is asking, on the sign-in and consent pages; defaults to ``client_id``.
+            brand: the name the pages carry, whose account the user signs in to: "Demo", or
+                the app the provider stands in for ("GitHub (demo)").
+            scopes: the scopes this client may ask for, with the words the consent page
+                shows for each; defaults to :data:`SCOPES`.
+
         Raises:
-            ValueError: a redirect URI is not absolute or has a fragment (RFC 6749 §3.1.2).
+            ValueError: a redirect URI is not absolute or has a fragment (RFC 6749 §3.1.2),
+                or ``scopes`` is empty.
         """
         for uri in redirect_uris:
             parts = urlsplit(uri)
             if not parts.scheme or not parts.netloc or parts.fragment:
                 raise ValueError(f"redirect URI must be absolute, without a fragment: {uri!r}")
+        allowed = dict(SCOPES if scopes is None else scopes)
+        if not allowed:
+            raise ValueError("a client needs at least one scope")
+        client = _Client(
+            client_id, client_secret, list(redirect_uris), name or client_id, brand, allowed
+        )
         with self._lock:
-            self._clients[client_id] = _Client(client_id, client_secret, list(redirect_uris))
+            self._clients[client_id] = client
 
     def add_user(self, username: str, password: str, name: str, email: str) -> None:
         """Add (or replace) a user who can sign in on the login page and with HTTP Basic."""
@@ -490,10 +533,11 @@ class DemoProvider:
         with self._lock:
             if username not in self._users:
                 raise ValueError(f"unknown user {username!r}")
-            if client_id not in self._clients:
+            client = self._clients.get(client_id)
+            if client is None:
                 raise ValueError(f"unknown client {client_id!r}")
-            granted = tuple(scopes) if scopes is not None else tuple(SCOPES)
-            unknown = [s for s in granted if s not in SCOPES]
+            granted = tuple(scopes) if scopes is not None else tuple(client.scopes)
+            unknown = [s for s in granted if s not in client.scopes]
             if unknown:
                 raise ValueError(f"unknown scopes {unknown}")
             grant_id = secrets.token_hex(8)
@@ -582,8 +626,8 @@ class DemoProvider:
             raise fail("invalid_request", "response_type is required")
         if response_type != "code":
             raise fail("unsupported_response_type", "only response_type=code is supported")
-        scopes = _parse_scope(query.get("scope")) or DEFAULT_SCOPES
-        unknown = [s for s in scopes if s not in SCOPES]
+        scopes = _parse_scope(query.get("scope")) or client.default_scopes
+        unknown = [s for s in scopes if s not in client.scopes]
         if unknown:
             raise fail("invalid_scope", f"unknown scope: {' '.join(unknown)}")
         challenge = query.get("code_challenge")
@@ -869,16 +913,26 @@ class DemoProvider:
         error: str = "",
         username: str = "",
     ) -> Response:
+        client = self._client_of(pending)
         return _page(
             "login.html",
             title="Sign in",
-            client_id=pending.client_id,
+            brand=client.brand,
+            client_name=client.name,
             action=self._local(request, "/oauth/authorize/login"),
             request_id=request_id,
             csrf_token=pending.csrf_token,
             error=error,
             username=username,
         )
+
+    def _client_of(self, pending: _Pending) -> _Client:
+        """The client a sign-in request came from (as registered now), for its pages."""
+        with self._lock:
+            client = self._clients.get(pending.client_id)
+        if client is None:  # unregistered since the request began: the token step refuses it
+            return _Client(pending.client_id, None, [], pending.client_id, "Demo", dict(SCOPES))
+        return client
 
     async def _pending_from_form(
         self, request: Request
@@ -919,11 +973,13 @@ class DemoProvider:
             return self._login_page(
                 request, request_id, pending, "Wrong username or password.", username
             )
-        scopes = [(scope, SCOPES[scope]) for scope in pending.scopes]
+        client = self._client_of(pending)
+        scopes = [(scope, client.scopes.get(scope, scope)) for scope in pending.scopes]
         return _page(
             "consent.html",
             title="Authorize",
-            client_id=pending.client_id,
+            brand=client.brand,
+            client_name=client.name,
             username=username,
             scopes=scopes,
             action=self._local(request, "/oauth/authorize/consent"),

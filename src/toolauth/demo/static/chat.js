@@ -16,6 +16,7 @@
   const bubbles = new Map(); // model run id -> assistant bubble
   const tools = new Map(); // tool run id -> tool element
   const cards = new Map(); // connect link id -> card
+  let turnCards = []; // connect cards of the running turn
 
   function newThreadId() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
@@ -123,6 +124,7 @@
     head.appendChild(state);
     item.appendChild(head);
     item.state = state;
+    item.running = true;
     tools.set(event.id, item);
     add(item);
   }
@@ -141,6 +143,7 @@
       toolStart({ id: event.id, name: event.name, args: {} });
       item = tools.get(event.id);
     }
+    item.running = false;
     let parsed = null;
     try {
       parsed = JSON.parse(event.result);
@@ -189,7 +192,10 @@
       const popup = window.open(url, "toolauth-connect-" + linkId, "popup,width=520,height=720");
       if (popup) popup.opener = null; // the provider's page gets no handle on this one
       else window.open(url, "_blank", "noopener"); // popup blocked: try a plain new tab
-      status.textContent = "Waiting for you to finish on " + name + "'s page…";
+      if (card.pending)
+        status.textContent = card.stopped
+          ? "Finish on " + name + "'s page, then ask again."
+          : "Waiting for you to finish on " + name + "'s page…";
     });
     card.appendChild(button);
     const status = el("p", "status", "Waiting for your permission. The assistant continues by itself.");
@@ -197,20 +203,61 @@
     card.button = button;
     card.status = status;
     card.name = name;
+    card.linkId = linkId;
+    card.pending = true; // neither connected nor failed yet
+    card.stopped = false; // the turn that waited for it has ended
     cards.set(linkId, card);
+    turnCards.push(card);
     add(card);
     poll(linkId, card);
   }
 
   function markConnected(card) {
+    if (!card.pending) return;
+    card.pending = false;
     card.className = "connect connected";
-    card.button.textContent = "✓ Connected";
+    card.button.textContent = "Connected";
     card.button.disabled = true;
-    card.status.textContent = card.name + " is connected.";
+    card.status.textContent = card.stopped
+      ? "Connected — ask again and the assistant will use it."
+      : card.name + " is connected.";
     refreshConnections();
   }
 
+  // The turn that waited for this link is over (Stop, a lost connection, or it gave up):
+  // nothing continues by itself any more, but the link still works.
+  function markStopped(card) {
+    if (!card.pending || card.stopped) return;
+    card.stopped = true;
+    card.className = "connect stopped";
+    card.status.textContent =
+      "The assistant stopped waiting. You can still connect " + card.name + "; then ask again.";
+  }
+
+  // After a turn that ended by itself, cards still pending are no longer waited for; ask the
+  // server first, so a connection that has just completed is not called stopped.
+  async function settle(card) {
+    try {
+      const response = await fetch("api/links/" + encodeURIComponent(card.linkId), { cache: "no-store" });
+      if (response.ok) {
+        const data = await response.json();
+        if (data.connected_account_status === "ACTIVE" && data.status === "COMPLETED") return;
+      }
+    } catch (e) {}
+    markStopped(card);
+  }
+
+  function stopTools() {
+    for (const item of tools.values()) {
+      if (!item.running) continue;
+      item.running = false;
+      item.state.className = "state stopped";
+      item.state.textContent = "stopped";
+    }
+  }
+
   function markFailed(card, why) {
+    card.pending = false;
     card.className = "connect failed";
     card.button.disabled = true;
     card.status.textContent = why;
@@ -284,6 +331,7 @@
     if (busy || !text.trim()) return;
     say("user", text);
     setBusy(true);
+    turnCards = [];
     controller = new AbortController();
     let finished = false;
     let failed = false; // the server reported an error (already shown)
@@ -325,9 +373,15 @@
       if (e.name === "AbortError") say("notice", "Stopped.");
       else say("error", "Lost the connection to the demo server: " + e.message);
     } finally {
+      const waited = turnCards;
+      turnCards = [];
       if (!finished) {
+        stopTools();
+        for (const card of waited) markStopped(card);
         threadId = newThreadId(); // the interrupted turn may be half done: start afresh
         say("notice", "The next message starts a new conversation.");
+      } else {
+        for (const card of waited) if (card.pending) settle(card);
       }
       controller = null;
       setBusy(false);
