@@ -169,6 +169,7 @@ def test_connect_link_in_chat_then_the_agent_answers(demo_process: DemoProcess):
     assert "stopped" in out
 
 
+@pytest.mark.slow
 def test_stop_ends_the_wait_and_a_later_connection_says_what_happens(demo_process: DemoProcess):
     """Stop while the assistant waits for a connection: nothing on the page still promises to
     continue by itself; connecting through the same link afterwards works and says to ask
