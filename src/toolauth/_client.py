@@ -131,6 +131,7 @@ class AsyncToolAuth:
             if self._store is None:
                 self._store = await self._open_store()
                 self._home.claim()
+                await self.auth_configs.refresh_configured()
                 # Closed for you when the event loop ends, if you did not (with a warning).
                 guard = self._guard = self._close_at_loop_end()
                 await guard.__anext__()
@@ -233,6 +234,7 @@ class AsyncToolAuth:
         """
         from .connect import create_connect_app
 
+        self.urls.app_made()
         return create_connect_app(self)
 
     def serve(self, *, host: str = "127.0.0.1", port: int = 0, access_log: bool = False) -> Any:

@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -33,6 +34,8 @@ from pydantic import SecretStr
 from ._exceptions import ConfigurationError
 
 __all__ = ["ConnectUrls", "Settings", "display_url"]
+
+log = logging.getLogger("toolauth.links")
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8765"
 
@@ -48,6 +51,21 @@ def _float(environ: Mapping[str, str], name: str, default: float) -> float:
     if not 0 <= value < float("inf"):
         raise ConfigurationError(f"{name}={raw!r} is not a number of seconds.") from None
     return value
+
+
+def _origins(value: object) -> tuple[str, ...]:
+    """Origins from a comma-separated string or a list of strings (a plain string is never
+    read as a sequence of characters)."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, (list, tuple, set, frozenset)) or not all(
+        isinstance(o, str) for o in value
+    ):
+        raise ConfigurationError(
+            "allowed_callback_origins takes a list of origins or a comma-separated string, "
+            "e.g. ['https://app.example.com']."
+        )
+    return tuple(o.strip().rstrip("/") for o in value if o.strip())
 
 
 def _floats(environ: Mapping[str, str], name: str, default: tuple[float, ...]) -> tuple[float, ...]:
@@ -81,6 +99,7 @@ class Settings:
 
     home: Path
     database_url: str
+    database_url_explicit: bool = False
     encryption_key: SecretStr | None = field(default=None, repr=False)
     base_url: str = DEFAULT_BASE_URL
     base_url_explicit: bool = False
@@ -107,13 +126,14 @@ class Settings:
         settings = cls(
             home=home,
             database_url=env.get("TOOLAUTH_DATABASE_URL") or f"sqlite:///{home / 'toolauth.db'}",
+            database_url_explicit=bool(env.get("TOOLAUTH_DATABASE_URL")),
             encryption_key=SecretStr(key) if key else None,
             base_url=env.get("TOOLAUTH_BASE_URL") or DEFAULT_BASE_URL,
             base_url_explicit=bool(env.get("TOOLAUTH_BASE_URL")),
             demo_provider_url=env.get("TOOLAUTH_DEMO_PROVIDER_URL") or None,
             link_ttl=_float(env, "TOOLAUTH_LINK_TTL", 600.0),
             refresh_margin=_float(env, "TOOLAUTH_REFRESH_MARGIN", 60.0),
-            allowed_callback_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+            allowed_callback_origins=_origins(origins),
             http_timeout=_float(env, "TOOLAUTH_HTTP_TIMEOUT", 10.0),
             api_timeout=_float(env, "TOOLAUTH_API_TIMEOUT", 30.0),
             refresh_lease=_float(env, "TOOLAUTH_REFRESH_LEASE", 30.0),
@@ -128,14 +148,19 @@ class Settings:
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with every non-``None`` override applied."""
         given = {k: v for k, v in overrides.items() if v is not None}
+        if "database_url" in given:
+            given.setdefault("database_url_explicit", True)
         if "home" in given:
             given["home"] = Path(given["home"])
+            if "database_url" not in given and not self.database_url_explicit:
+                # The default database lives in home: it moves with it (as the key file does).
+                given["database_url"] = f"sqlite:///{given['home'] / 'toolauth.db'}"
         if isinstance(given.get("encryption_key"), str):
             given["encryption_key"] = SecretStr(given["encryption_key"])
         if "base_url" in given:
             given.setdefault("base_url_explicit", True)
         if "allowed_callback_origins" in given:
-            given["allowed_callback_origins"] = tuple(given["allowed_callback_origins"])
+            given["allowed_callback_origins"] = _origins(given["allowed_callback_origins"])
         if "refresh_retry_delays" in given:
             given["refresh_retry_delays"] = tuple(given["refresh_retry_delays"])
         settings = replace(self, **given)
@@ -181,6 +206,25 @@ class ConnectUrls:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._served: str | None = None
+        self._app_made = False
+        self._warned = False
+
+    def app_made(self) -> None:
+        """Record that this client's connect app was made (to mount or serve)."""
+        self._app_made = True
+
+    def check_served(self) -> None:
+        """Warn once when links are handed out while no connect app of this client can be
+        serving them (no explicit ``base_url``, nothing served or mounted)."""
+        if self._warned or self._app_made or self._served or self._settings.base_url_explicit:
+            return
+        self._warned = True
+        log.warning(
+            "A connect link points at %s, but no connect app of this client serves it. Start "
+            "one: `toolauth serve`, `async with ta.serve():`, or mount `ta.asgi_app()` in your "
+            "app and set TOOLAUTH_BASE_URL to its public URL.",
+            self.base_url,
+        )
 
     @property
     def base_url(self) -> str:

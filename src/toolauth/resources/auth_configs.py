@@ -14,7 +14,7 @@ from .._models import AuthConfig, AuthConfigType, AuthScheme, utcnow
 from .._settings import Settings
 from .._validation import check_credentials, check_scopes, check_text
 from ..auth.fields import split_fields
-from ..catalog import ApiKeySchemeSpec, Catalog, OAuth2SchemeSpec
+from ..catalog import ApiKeySchemeSpec, Catalog, OAuth2SchemeSpec, ToolkitDefinition
 from ..store import Store
 
 __all__ = ["AuthConfigs"]
@@ -38,6 +38,30 @@ class AuthConfigs:
         self._settings = settings
         self._catalog = catalog
         self._home = home
+        self._configured: set[str] = set()  # toolkits with an enabled config, as last seen
+
+    def configured_toolkits(self) -> set[str]:
+        """Toolkits with an enabled auth config, as this client last saw the store (it looks
+        when the store opens and whenever configs are listed, made or changed)."""
+        return set(self._configured)
+
+    def connectable_without_config(self, definition: ToolkitDefinition) -> bool:
+        """Whether a user can connect ``definition`` with no config made by the app: a
+        managed OAuth app is in the environment, or the default scheme is a typed key or
+        no auth at all."""
+        if definition.default_scheme is not AuthScheme.OAUTH2:
+            return True
+        prefix = f"TOOLAUTH_{definition.slug.upper()}_"
+        env = self._settings.environ
+        return bool(env.get(prefix + "CLIENT_ID") and env.get(prefix + "CLIENT_SECRET"))
+
+    @on_home_loop
+    async def refresh_configured(self) -> set[str]:
+        """Read again which toolkits have an enabled auth config."""
+        store = await self._store()
+        found = await store.list_auth_configs(toolkit=None, enabled=True)
+        self._configured = {c.toolkit for c in found}
+        return set(self._configured)
 
     @on_home_loop
     async def create(
@@ -147,6 +171,7 @@ class AuthConfigs:
         )
         store = await self._store()
         await store.create_auth_config(config)
+        self._configured.add(config.toolkit)
         return config
 
     @on_home_loop
@@ -164,7 +189,10 @@ class AuthConfigs:
         """Auth configs, oldest first; only one toolkit's, or only enabled ones, when asked."""
         store = await self._store()
         slug = self._catalog.get(toolkit).slug if toolkit is not None else None
-        return await store.list_auth_configs(toolkit=slug, enabled=enabled)
+        found = await store.list_auth_configs(toolkit=slug, enabled=enabled)
+        if slug is None and enabled is not False:
+            self._configured = {c.toolkit for c in found if c.enabled}
+        return found
 
     @on_home_loop
     async def update(
@@ -213,7 +241,9 @@ class AuthConfigs:
             return current.model_copy(update=update)
 
         store = await self._store()
-        return await store.modify(AuthConfig, id, apply)
+        updated = await store.modify(AuthConfig, id, apply)
+        await self.refresh_configured()
+        return updated
 
     @on_home_loop
     async def enable(self, id: str) -> AuthConfig:
@@ -230,6 +260,7 @@ class AuthConfigs:
         them too) — otherwise ``ConflictError`` says so and nothing changes."""
         store = await self._store()
         await store.delete_auth_config(id, with_accounts=force)
+        await self.refresh_configured()
 
 
 def _shared_credentials(

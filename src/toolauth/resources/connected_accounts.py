@@ -313,6 +313,7 @@ class ConnectedAccounts:
             raise ConflictError("Could not open a link; the account kept changing. Try again.")
         if not created:
             account = await self.get(opened.connected_account_id)
+        self._urls.check_served()
         return ConnectionRequest(account, opened, urls=self._urls, waiter=self._waiter)
 
     async def _shared(

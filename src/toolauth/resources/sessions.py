@@ -88,8 +88,10 @@ class Session:
         self._home = home
         self._account_cache = account_cache
         self.user_id = check_user_id(user_id)
+        if isinstance(toolkits, str):  # "github" or "github,gmail", never its letters
+            toolkits = [t for t in toolkits.split(",") if t.strip()]
         self.toolkit_slugs: tuple[str, ...] | None = (
-            tuple(catalog.get(t).slug for t in toolkits) if toolkits is not None else None
+            tuple(catalog.get(t.strip()).slug for t in toolkits) if toolkits is not None else None
         )
         self._auth_configs = {catalog.get(k).slug: v for k, v in (auth_configs or {}).items()}
         self._pinned = {catalog.get(k).slug: v for k, v in (connected_accounts or {}).items()}
@@ -110,10 +112,19 @@ class Session:
 
     # which toolkits, configs and accounts ------------------------------------------------
     def available_toolkits(self) -> list[str]:
-        """The slugs this session may use: its own list, or every toolkit in the catalog."""
+        """The slugs this session may use: its own list, or else the toolkits a user can
+        actually connect here — those with an auth config (given to the session, or enabled
+        in the store as far as this client has seen), those whose OAuth app is in the
+        environment (``TOOLAUTH_<TOOLKIT>_CLIENT_ID``/``_SECRET``), and those a user connects
+        by typing a key or that need no auth."""
         if self.toolkit_slugs is not None:
             return list(self.toolkit_slugs)
-        return self._catalog.slugs()
+        configured = self._configs.configured_toolkits() | set(self._auth_configs)
+        return [
+            d.slug
+            for d in self._catalog.list()
+            if d.slug in configured or self._configs.connectable_without_config(d)
+        ]
 
     def toolkit(self, toolkit: str) -> ToolkitDefinition:
         """The definition of one of this session's toolkits (its name, schemes, API)."""
