@@ -57,6 +57,14 @@ class SyncProxy:
                 return _wrap(loop.call(value, *args, **kwargs), loop)
 
             return call
+        if inspect.ismethod(value):  # a plain method: what it returns comes back sync too
+            loop = self._loop
+
+            @functools.wraps(value)
+            def plain(*args: Any, **kwargs: Any) -> Any:
+                return _wrap(value(*args, **kwargs), loop)
+
+            return plain
         return _wrap(value, self._loop)
 
     def __dir__(self) -> list[str]:
