@@ -9,6 +9,7 @@ its loopback fake switched to each odd answer (``FakeApi.answer_oddly``).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import httpx
@@ -239,6 +240,21 @@ async def test_a_spec_made_by_hand_is_guarded(connect: Connect) -> None:
     message = await observe(github, "GITHUB_DIVIDE", {}, spec)
     assert message.status == "error"
     assert "GITHUB_DIVIDE failed unexpectedly (ZeroDivisionError)" in message.content
+
+
+def test_a_spec_is_guarded_once_and_renamed_with_it() -> None:
+    again = dataclasses.replace(buggy, description="Another description.")
+    assert again.run is buggy.run
+    renamed = dataclasses.replace(buggy, name="GITHUB_RENAMED")
+    assert renamed.run is not buggy.run
+    assert renamed.run.__wrapped__ is buggy.run.__wrapped__  # type: ignore[attr-defined]
+
+
+async def test_a_renamed_spec_names_itself(connect: Connect) -> None:
+    renamed = dataclasses.replace(buggy, name="GITHUB_RENAMED")
+    github = await connect("github", FakeGitHub(TOKEN))
+    message = await observe(github, "GITHUB_RENAMED", {}, renamed)
+    assert message.content.startswith("GITHUB_RENAMED failed unexpectedly (KeyError)")
 
 
 async def test_the_agent_run_goes_on_after_a_failing_tool(connect: Connect) -> None:

@@ -56,8 +56,10 @@ class ToolSpec:
     run: Run
 
     def __post_init__(self) -> None:
-        if not getattr(self.run, "_toolauth_guarded", False):
-            object.__setattr__(self, "run", _guarded(self.run, self.name, self.toolkit))
+        guarded_as = getattr(self.run, "_toolauth_guarded", None)
+        if guarded_as != (self.name, self.toolkit):  # unguarded, or renamed by replace()
+            given = self.run.__wrapped__ if guarded_as else self.run  # type: ignore[attr-defined]
+            object.__setattr__(self, "run", _guarded(given, self.name, self.toolkit))
 
 
 def _api_message(response: httpx.Response, toolkit: str) -> str:
@@ -270,7 +272,7 @@ def _guarded(run: Run, tool: str, toolkit: str) -> Run:
                 log.warning("%s: %s", tool, type(first).__name__)
             raise ToolApiError(message) from exc
 
-    guarded._toolauth_guarded = True  # type: ignore[attr-defined]
+    guarded._toolauth_guarded = (tool, toolkit)  # type: ignore[attr-defined]
     return guarded
 
 
