@@ -17,6 +17,7 @@ from langchain_core.messages import ToolMessage
 from tests.agents.scripted_model import ScriptedChatModel, call, say, tool_results
 from tests.conftest import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Connect, make_settings
 from toolauth import ToolAuth
+from toolauth._loop import InsideLoopError
 from toolauth.connect.serving import serve_app_in_thread
 from toolauth.demo.provider import DemoProvider
 
@@ -119,10 +120,10 @@ async def test_async_client_tools_from_a_worker_thread(connect: Connect) -> None
     tool = {t.name: t for t in ta.create("alice", toolkits=["demo"]).tools()}["DEMO_GET_PROFILE"]
     profile = await asyncio.to_thread(tool.invoke, {})
     assert json.loads(profile)["name"] == "Alice Liddell"
-    # invoked synchronously on the client's own loop: a clear error, not a deadlock
-    message = tool.invoke({"type": "tool_call", "id": "c9", "name": tool.name, "args": {}})
-    assert message.status == "error"
-    assert "use ainvoke" in message.content
+    # invoked synchronously on the client's own loop: a clear error for the caller (not an
+    # observation for the model, not a deadlock)
+    with pytest.raises(InsideLoopError, match="use `await tool.ainvoke"):
+        tool.invoke({"type": "tool_call", "id": "c9", "name": tool.name, "args": {}})
 
 
 @pytest.mark.parametrize("first_call", ["invoke", "ainvoke"])

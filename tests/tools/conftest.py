@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
+import struct
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from langchain_core.tools import BaseTool
 
 from tests.conftest import make_settings
 from tests.tools.fakes import FakeApi
@@ -69,6 +73,11 @@ class Connected:
     tools: dict[str, ToolSpec]
     secret: str
 
+    def agent_tools(self, *extra: ToolSpec) -> dict[str, BaseTool]:
+        """The session's LangChain tools, by name, as an agent gets them."""
+        session = self.ta.create(self.account.user_id, toolkits=[self.account.toolkit])
+        return {t.name: t for t in session.tools(extra=list(extra))}
+
     async def call(self, name: str, **args: Any) -> Any:
         """Run tool ``name``; its result and its errors never show the credential."""
         spec = self.tools[name]
@@ -99,16 +108,21 @@ async def connect(home: Path, fake_server: FakeServer) -> AsyncIterator[Connect]
             auth_scheme: str | None = None,
             credentials: dict[str, Any] | None = None,
             secret: str = TOKEN,
+            api_url: str | None = None,
+            env: dict[str, str] | None = None,
         ) -> Connected:
+            """``api_url`` points the toolkit elsewhere than the fake; ``env`` adds settings."""
             fake_server.switch.fake = fake
+            stack.callback(fake.release)  # slow answers end with the test
             url = fake_server.url
             prefix = f"TOOLAUTH_{toolkit.upper()}_"
             settings = make_settings(
                 home,
                 **{
-                    prefix + "API_BASE_URL": url + fake.prefix,
+                    prefix + "API_BASE_URL": api_url or url + fake.prefix,
                     prefix + "CLIENT_ID": f"{toolkit}-client-id",
                     prefix + "CLIENT_SECRET": f"{toolkit}-client-secret",
+                    **(env or {}),
                 },
             )
             ta = await stack.enter_async_context(AsyncToolAuth(settings=settings))
@@ -122,3 +136,40 @@ async def connect(home: Path, fake_server: FakeServer) -> AsyncIterator[Connect]
             return Connected(ta, fake, account, client, tools, secret)
 
         yield make
+
+
+@pytest.fixture
+def closed_port() -> Iterator[str]:
+    """A loopback URL nothing listens on: the port is bound (so no one else takes it) but not
+    listening, so a connection attempt is refused at once."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture(scope="session")
+def resetting_url() -> Iterator[str]:
+    """A loopback URL whose server reads each request, then resets the connection (TCP RST)
+    instead of answering."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # the listener was shut down
+                return
+            with conn:
+                conn.recv(65536)  # the request has been sent
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    thread = threading.Thread(target=serve, name="resetting-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)  # wakes accept()
+        listener.close()
+        thread.join(timeout=5)

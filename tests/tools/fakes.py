@@ -4,6 +4,9 @@ Each fake answers with bodies shaped like the real service's (field names and ne
 services' API references), rejects requests whose Authorization header is not the connected
 account's credential, and records every request it received. ``fail_next`` makes the next
 request get a canned answer (an error shaped like the real one), after it is recorded.
+``answer_oddly(kind)`` makes every later answer odd (see ``ODD_ANSWERS``) until it is set back
+to ``None``; ``raw_paths`` holds the raw (still percent-encoded) path of every request, even
+one that matched no route.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ import base64
 import email
 import email.policy
 import json
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -41,6 +46,56 @@ class Seen:
         return {k: v[-1] for k, v in self.query.items()}
 
 
+OddAnswer = Literal[
+    "null", "wrong_container", "missing_fields", "wrong_types", "html_502", "not_json", "slow"
+]
+ODD_ANSWERS: tuple[OddAnswer, ...] = (
+    "null",  # 200 with the JSON body `null`
+    "wrong_container",  # the real answer in a list (an object where a list was expected)
+    "missing_fields",  # the real answer with every field of its objects left out
+    "wrong_types",  # the real answer with each field's value of another JSON type
+    "html_502",  # a proxy's HTML error page, HTTP 502
+    "not_json",  # HTTP 200 with an HTML body
+    "slow",  # no answer until ``release()`` (the test's client times out first)
+)
+_HOLD_AT_MOST = 30.0  # seconds a slow answer waits for release() (a safety net only)
+
+
+def _other_type(value: Any) -> Any:
+    """A value of another JSON type than ``value`` (and truthy, so ``or []`` cannot hide it)."""
+    if isinstance(value, bool):
+        return "yes"
+    if isinstance(value, str):
+        return 12345
+    if isinstance(value, (int, float)):
+        return "12"
+    if isinstance(value, list):
+        return "not a list"
+    if isinstance(value, dict):
+        return ["not", "an object"]
+    return {"unexpected": True}
+
+
+def _odd_body(kind: OddAnswer, body: Any) -> Any:
+    """The real answer ``body``, made odd in the way ``kind`` says."""
+    if kind == "wrong_container":
+        return [body] if isinstance(body, dict) else {"items": body}
+    if isinstance(body, list):
+        return [_odd_body(kind, item) if isinstance(item, dict) else item for item in body]
+    if not isinstance(body, dict):
+        return body
+    if kind == "missing_fields":
+        return {}
+    return {k: _other_type(v) for k, v in body.items()}  # wrong_types
+
+
+_BAD_GATEWAY = (
+    "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1>"
+    "</center><hr><center>nginx</center></body></html>"
+)
+_MAINTENANCE = "<!doctype html><title>Down for maintenance</title><p>Back soon.</p>"
+
+
 @dataclass
 class _Canned:
     status: int
@@ -56,9 +111,17 @@ class FakeApi:
     def __init__(self, token: str, *, authorization: str | None = None) -> None:
         self.authorization = authorization or f"Bearer {token}"
         self.requests: list[Seen] = []
+        self.raw_paths: list[str] = []
+        self.odd: OddAnswer | None = None
         self._canned: list[_Canned] = []
+        self._released = threading.Event()
         routes = self.routes()
-        self.app = Starlette(routes=[Mount(self.prefix, routes=routes)] if self.prefix else routes)
+        self._app = Starlette(routes=[Mount(self.prefix, routes=routes)] if self.prefix else routes)
+
+    async def app(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.raw_paths.append(scope.get("raw_path", scope["path"].encode()).decode("ascii"))
+        await self._app(scope, receive, send)
 
     def routes(self) -> list[BaseRoute]:
         raise NotImplementedError
@@ -68,6 +131,27 @@ class FakeApi:
 
     def fail_next(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self._canned.append(_Canned(status, body, headers or {}))
+
+    def answer_oddly(self, kind: OddAnswer | None) -> None:
+        """Answer every later request the odd way ``kind`` (``None``: normally again)."""
+        self.odd = kind
+
+    def release(self) -> None:
+        """Let slow answers go (the fixture calls it when the test ends)."""
+        self._released.set()
+
+    async def _odd(self, kind: OddAnswer, endpoint: Endpoint, request: Request) -> Response:
+        if kind == "html_502":
+            return Response(_BAD_GATEWAY, 502, media_type="text/html")
+        if kind == "not_json":
+            return Response(_MAINTENANCE, 200, media_type="text/html")
+        if kind == "null":
+            return Response("null", 200, media_type="application/json")
+        if kind == "slow":
+            await anyio.to_thread.run_sync(self._released.wait, _HOLD_AT_MOST)
+            return await endpoint(request)
+        real = await endpoint(request)
+        return JSONResponse(_odd_body(kind, json.loads(bytes(real.body))), real.status_code)
 
     @property
     def last(self) -> Seen:
@@ -96,6 +180,8 @@ class FakeApi:
             if self._canned:
                 canned = self._canned.pop(0)
                 return JSONResponse(canned.body, canned.status, headers=canned.headers)
+            if self.odd is not None:
+                return await self._odd(self.odd, endpoint, request)
             return await endpoint(request)
 
         return Route(path, guarded, methods=methods)
@@ -213,6 +299,7 @@ class FakeGitHub(FakeApi):
             self.route("/user/repos", self.repos, ["GET"]),
             self.route("/repos/{owner}/{repo}/issues", self.list_issues, ["GET"]),
             self.route("/repos/{owner}/{repo}/issues", self.create_issue, ["POST"]),
+            self.route("/user/starred/{owner}/{repo}", self.star, ["PUT"]),
         ]
 
     def unauthorized(self) -> Response:
@@ -270,6 +357,9 @@ class FakeGitHub(FakeApi):
         per_page = int(request.query_params.get("per_page", "30"))
         found = [i for i in self.issues if state == "all" or i["state"] == state]
         return JSONResponse(found[:per_page])
+
+    async def star(self, request: Request) -> Response:
+        return Response(status_code=204)
 
     async def create_issue(self, request: Request) -> Response:
         if request.path_params["owner"] != "octo-org" or request.path_params["repo"] != "widgets":
@@ -854,3 +944,52 @@ class FakeLinear(FakeApi):
             linear_error('Cannot query field "nope" on type "Query".', "GRAPHQL_VALIDATION_FAILED"),
             400,
         )
+
+
+# --- Demo ---------------------------------------------------------------------------------
+
+
+class FakeDemo(FakeApi):
+    """The demo provider's items API (``toolauth.demo.provider``): /api/me, /api/items."""
+
+    prefix = "/api"
+
+    def __init__(self, token: str) -> None:
+        super().__init__(token)
+        self.items = [
+            {"id": "itm_1", "name": "Follow the white rabbit", "created_at": "2024-05-01T09:00Z"}
+        ]
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            self.route("/me", self.me, ["GET"]),
+            self.route("/items", self.list, ["GET"]),
+            self.route("/items", self.create, ["POST"]),
+        ]
+
+    def unauthorized(self) -> Response:
+        return JSONResponse(
+            {"error": "invalid_token", "error_description": "unknown or expired token"},
+            401,
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+
+    async def me(self, request: Request) -> Response:
+        return JSONResponse(
+            {
+                "sub": "usr_alice",
+                "name": "Alice Liddell",
+                "email": "alice@example.com",
+                "preferred_username": "alice",
+            }
+        )
+
+    async def list(self, request: Request) -> Response:
+        limit = int(request.query_params.get("limit", "50"))
+        return JSONResponse({"items": self.items[:limit], "total": len(self.items)})
+
+    async def create(self, request: Request) -> Response:
+        data = await request.json()
+        item = {"id": f"itm_{len(self.items) + 1}", "name": data["name"], "created_at": "now"}
+        self.items.append(item)
+        return JSONResponse(item, 201)

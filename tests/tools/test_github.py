@@ -172,7 +172,9 @@ async def test_wrong_token_asks_to_reconnect(connect):
 async def test_owner_must_be_a_plain_name(github, owner):
     from pydantic import ValidationError
 
+    import toolauth
+
     spec = github.tools["GITHUB_LIST_ISSUES"]
-    with pytest.raises((ValidationError, ToolApiError)):
+    with pytest.raises((ValidationError, toolauth.ValidationError)):
         await spec.run(github.client, spec.args_schema(owner=owner, repo="widgets"))
     assert github.fake.requests == []

@@ -3,8 +3,11 @@
 They follow langchain-core's conventions: ``args_schema`` from pydantic,
 ``response_format="content_and_artifact"`` (short JSON text for the model, the structured
 result as the artifact), recoverable failures as ``ToolException`` with
-``handle_tool_error=True``. Connect links also go out at once as a custom event
-(``toolauth.connect_link``) and, inside LangGraph, through the stream writer.
+``handle_tool_error=True`` (a toolkit tool's every failure is a ``ToolAuthError`` by then: see
+``toolauth.tools._spec``), so the model reads them and the run goes on. A sync ``invoke()``
+inside a running event loop is the caller's bug and raises ``InsideLoopError``. Connect links
+also go out at once as a custom event (``toolauth.connect_link``) and, inside LangGraph,
+through the stream writer.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from langchain_core.tools import BaseTool, ToolException
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 from .._exceptions import ConnectionRequiredError, ToolAuthError, ValidationError
-from .._loop import loop_running, run_sync
+from .._loop import InsideLoopError, loop_running, run_sync
 from ..tools import ToolSpec, builtin_tools
 from ._connections import CONNECT_LINK_EVENT, Emit, connection_required, manage
 
@@ -98,8 +101,11 @@ class _SessionTool(BaseTool):
         **kwargs: Any,
     ) -> tuple[str, Any]:
         if loop_running():
-            raise ToolException(
-                f"{self.name} was invoked synchronously inside a running event loop; use ainvoke."
+            # Not a ToolException: handle_tool_error would hand it to the model as the tool's
+            # output. Calling invoke() on a running loop is the caller's bug; it must surface.
+            raise InsideLoopError(
+                f"{self.name}.invoke() was called inside a running event loop, where it would "
+                "block the loop; use `await tool.ainvoke(...)` instead."
             )
         return run_sync(self._logic, kwargs, _sync_emitter(run_manager))
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import httpx
 from pydantic import Field
 
+from ._http import json_of, objects, required
 from ._spec import check_response, toolkit_tool
 
 
@@ -16,7 +17,7 @@ async def get_profile(client: httpx.AsyncClient) -> dict[str, Any]:
     are on Demo or to check the Demo connection."""
     response = await client.get("/me")
     check_response(response, "Demo")
-    body = response.json()
+    body = required(json_of(response, "Demo"), "Demo", "the profile", {"sub": str})
     return {k: body.get(k) for k in ("sub", "name", "email", "preferred_username") if k in body}
 
 
@@ -28,8 +29,10 @@ async def list_items(
     """List the user's Demo items, oldest first (the order they were created)."""
     response = await client.get("/items", params={"limit": limit})
     check_response(response, "Demo")
-    body = response.json()
-    items = body.get("items", body) if isinstance(body, dict) else body
+    body = json_of(response, "Demo")
+    if not isinstance(body, list):  # {"items": [...]}, or the list itself
+        body = required(body, "Demo", "the answer", {"items": list})["items"]
+    items = objects(body, "Demo", "the items", {"id": str})
     return {"items": [{"id": i.get("id"), "name": i.get("name")} for i in items]}
 
 
@@ -41,5 +44,5 @@ async def create_item(
     """Create a new Demo item with the given name and return it."""
     response = await client.post("/items", json={"name": name})
     check_response(response, "Demo")
-    item = response.json()
+    item = required(json_of(response, "Demo"), "Demo", "the new item", {"id": str})
     return {"id": item.get("id"), "name": item.get("name"), "created": True}

@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 import httpx
 from pydantic import Field
 
-from ._http import check, clip, json_of, segment
+from ._http import check, clip, json_of, objects, optional, required
+from ._paths import path
 from ._spec import toolkit_tool
 
 _NOT_FOUND = {
@@ -35,15 +36,20 @@ Repo = Annotated[
 ]
 
 
+def _names(items: Any, key: str) -> list[Any]:
+    """``item[key]`` of each object in ``items`` (labels' names, assignees' logins)."""
+    return [optional(i).get(key) for i in items] if isinstance(items, list) else []
+
+
 def _issue(issue: dict[str, Any]) -> dict[str, Any]:
     return {
         "number": issue.get("number"),
         "title": issue.get("title"),
         "state": issue.get("state"),
         "url": issue.get("html_url"),
-        "author": (issue.get("user") or {}).get("login"),
-        "labels": [label.get("name") for label in issue.get("labels") or []],
-        "assignees": [a.get("login") for a in issue.get("assignees") or []],
+        "author": optional(issue.get("user")).get("login"),
+        "labels": _names(issue.get("labels"), "name"),
+        "assignees": _names(issue.get("assignees"), "login"),
         "comments": issue.get("comments"),
         "created_at": issue.get("created_at"),
         "updated_at": issue.get("updated_at"),
@@ -57,7 +63,7 @@ async def get_the_authenticated_user(client: httpx.AsyncClient) -> dict[str, Any
     the user asks who they are on GitHub, or to learn their login before other GitHub calls."""
     response = await client.get("/user")
     check(response, "GitHub")
-    user = json_of(response, "GitHub")
+    user = required(json_of(response, "GitHub"), "GitHub", "the user", {"login": str})
     return {
         "login": user.get("login"),
         "name": user.get("name"),
@@ -86,7 +92,7 @@ async def list_repositories(
     params = {"sort": sort, "per_page": per_page, "page": page}
     response = await client.get("/user/repos", params=params)
     check(response, "GitHub")
-    repos = json_of(response, "GitHub")
+    repos = objects(json_of(response, "GitHub"), "GitHub", "the repositories", {"full_name": str})
     return {
         "repositories": [
             {
@@ -122,11 +128,10 @@ async def list_issues(
     hold fewer than per_page issues."""
     params = {"state": state, "per_page": per_page, "page": page}
     response = await client.get(
-        f"/repos/{segment(owner, 'owner')}/{segment(repo, 'repository name')}/issues",
-        params=params,
+        path("/repos/{owner}/{repo}/issues", owner=owner, repo=repo), params=params
     )
     check(response, "GitHub", hints=_NOT_FOUND)
-    items = json_of(response, "GitHub")
+    items = objects(json_of(response, "GitHub"), "GitHub", "the issues", {"number": int})
     return {
         "repository": f"{owner}/{repo}",
         "issues": [_issue(i) for i in items if "pull_request" not in i],
@@ -160,16 +165,17 @@ async def create_an_issue(
     if labels:
         payload["labels"] = labels
     response = await client.post(
-        f"/repos/{segment(owner, 'owner')}/{segment(repo, 'repository name')}/issues",
-        json=payload,
+        path("/repos/{owner}/{repo}/issues", owner=owner, repo=repo), json=payload
     )
     check(response, "GitHub", hints=_NOT_FOUND)
-    issue = json_of(response, "GitHub")
+    issue = required(
+        json_of(response, "GitHub"), "GitHub", "the new issue", {"number": int, "html_url": str}
+    )
     return {
         "number": issue.get("number"),
         "title": issue.get("title"),
         "state": issue.get("state"),
         "url": issue.get("html_url"),
-        "labels": [label.get("name") for label in issue.get("labels") or []],
+        "labels": _names(issue.get("labels"), "name"),
         "created": True,
     }

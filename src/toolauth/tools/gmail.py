@@ -16,7 +16,8 @@ from typing import Annotated, Any
 import httpx
 from pydantic import Field
 
-from ._http import check, clip, json_of, segment
+from ._http import check, clip, json_of, objects, optional, required, unexpected
+from ._paths import path
 from ._spec import ToolApiError, toolkit_tool
 
 _HINTS = {404: "Get message ids from GMAIL_LIST_MESSAGES."}
@@ -54,7 +55,9 @@ def _check(response: httpx.Response) -> None:
 def _headers(payload: dict[str, Any]) -> dict[str, str]:
     """The message's headers by lower-case name (the first of each)."""
     found: dict[str, str] = {}
-    for header in payload.get("headers") or []:
+    headers = payload.get("headers")
+    for header in headers if isinstance(headers, list) else []:
+        header = optional(header)
         name = str(header.get("name", "")).lower()
         found.setdefault(name, str(header.get("value", "")))
     return found
@@ -62,13 +65,15 @@ def _headers(payload: dict[str, Any]) -> dict[str, str]:
 
 def _parts(part: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield part
-    for child in part.get("parts") or []:
-        yield from _parts(child)
+    children = part.get("parts")
+    for child in children if isinstance(children, list) else []:
+        if isinstance(child, dict):
+            yield from _parts(child)
 
 
 def _decode(part: dict[str, Any]) -> str:
-    data = (part.get("body") or {}).get("data")
-    if not data:
+    data = optional(part.get("body")).get("data")
+    if not data or not isinstance(data, str):
         return ""
     try:
         raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
@@ -93,12 +98,17 @@ def _body(payload: dict[str, Any]) -> str:
     """The message's text: its first text/plain part, else its first text/html part as text."""
     inline = [p for p in _parts(payload) if not p.get("filename")]
     for part in inline:
-        if part.get("mimeType") == "text/plain" and (part.get("body") or {}).get("data"):
+        if part.get("mimeType") == "text/plain" and optional(part.get("body")).get("data"):
             return _decode(part).strip()
     for part in inline:
-        if part.get("mimeType") == "text/html" and (part.get("body") or {}).get("data"):
+        if part.get("mimeType") == "text/html" and optional(part.get("body")).get("data"):
             return _html_text(_decode(part))
     return ""
+
+
+def _labels(message: dict[str, Any]) -> list[str]:
+    labels = message.get("labelIds")
+    return [str(label) for label in labels] if isinstance(labels, list) else []
 
 
 def _addresses(value: str, field: str) -> str:
@@ -141,34 +151,42 @@ async def list_messages(
         params["pageToken"] = page_token
     response = await client.get("/users/me/messages", params=params)
     _check(response)
-    listing = json_of(response, "Gmail")
-    ids = [m["id"] for m in listing.get("messages") or [] if m.get("id")][:max_results]
+    listing = required(json_of(response, "Gmail"), "Gmail", "the message list")
+    if "messages" not in listing and "resultSizeEstimate" not in listing:
+        raise unexpected("Gmail", "the message list has neither 'messages' nor a result count")
+    found = objects(listing.get("messages") or [], "Gmail", "the messages", {"id": str})
+    ids = [m["id"] for m in found][:max_results]
     gate = asyncio.Semaphore(_FETCH_AT_ONCE)
 
     async def metadata(message_id: str) -> dict[str, Any] | None:
         async with gate:
             detail = await client.get(
-                f"/users/me/messages/{segment(message_id, 'message id')}",
+                path("/users/me/messages/{message_id}", message_id=message_id),
                 params={"format": "metadata", "metadataHeaders": list(_LIST_HEADERS)},
             )
         if detail.status_code == 404:  # deleted since it was listed
             return None
         _check(detail)
-        message = json_of(detail, "Gmail")
-        headers = _headers(message.get("payload") or {})
+        message = required(json_of(detail, "Gmail"), "Gmail", "a message")
+        headers = _headers(optional(message.get("payload")))
         return {
             "id": message.get("id", message_id),
             "thread_id": message.get("threadId"),
             "from": headers.get("from"),
             "subject": headers.get("subject"),
             "date": headers.get("date"),
-            "snippet": clip(html.unescape(message.get("snippet") or ""), 200),
-            "unread": "UNREAD" in (message.get("labelIds") or []),
+            "snippet": clip(html.unescape(str(message.get("snippet") or "")), 200),
+            "unread": "UNREAD" in _labels(message),
         }
 
-    found = await asyncio.gather(*(metadata(i) for i in ids))
+    # every fetch ends before this returns (no request outlives the client); then the first
+    # failure, if any, is the answer
+    fetched = await asyncio.gather(*(metadata(i) for i in ids), return_exceptions=True)
+    for outcome in fetched:
+        if isinstance(outcome, BaseException):
+            raise outcome
     return {
-        "messages": [m for m in found if m is not None],
+        "messages": [m for m in fetched if isinstance(m, dict)],
         "next_page_token": listing.get("nextPageToken"),
     }
 
@@ -184,11 +202,11 @@ async def get_message(
     """Read one Gmail message: sender, recipients, subject, date, its text body (cut to
     max_chars) and attachment names. Get the id from GMAIL_LIST_MESSAGES."""
     response = await client.get(
-        f"/users/me/messages/{segment(message_id, 'message id')}", params={"format": "full"}
+        path("/users/me/messages/{message_id}", message_id=message_id), params={"format": "full"}
     )
     _check(response)
-    message = json_of(response, "Gmail")
-    payload = message.get("payload") or {}
+    message = required(json_of(response, "Gmail"), "Gmail", "the message", {"id": str})
+    payload = optional(message.get("payload"))
     headers = _headers(payload)
     body = _body(payload)
     return {
@@ -199,14 +217,14 @@ async def get_message(
         "cc": headers.get("cc"),
         "subject": headers.get("subject"),
         "date": headers.get("date"),
-        "labels": message.get("labelIds") or [],
+        "labels": _labels(message),
         "body": clip(body, max_chars),
         "truncated": len(body) > max_chars,
         "attachments": [
             {
                 "filename": p.get("filename"),
                 "mime_type": p.get("mimeType"),
-                "size": (p.get("body") or {}).get("size"),
+                "size": optional(p.get("body")).get("size"),
             }
             for p in _parts(payload)
             if p.get("filename")
@@ -250,10 +268,10 @@ async def send_email(
     raw = base64.urlsafe_b64encode(message.as_bytes(policy=email.policy.SMTP)).decode("ascii")
     response = await client.post("/users/me/messages/send", json={"raw": raw})
     _check(response)
-    sent = json_of(response, "Gmail")
+    sent = required(json_of(response, "Gmail"), "Gmail", "the sent message", {"id": str})
     return {
         "id": sent.get("id"),
         "thread_id": sent.get("threadId"),
-        "labels": sent.get("labelIds") or [],
+        "labels": _labels(sent),
         "sent": True,
     }

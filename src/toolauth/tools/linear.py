@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import httpx
 from pydantic import Field
 
-from ._http import check, clip, json_of
+from ._http import check, clip, json_of, objects, optional, required
 from ._spec import ToolApiError, toolkit_tool
 
 _LIST_ISSUES = """
@@ -40,10 +40,10 @@ mutation CreateIssue($input: IssueCreateInput!) {
 _UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 
-def _error_message(errors: list[Any]) -> tuple[str, str, bool]:
+def _error_message(errors: Any) -> tuple[str, str, bool]:
     """(code, text, whether it is about something not found) of the first GraphQL error."""
-    first = errors[0] if errors and isinstance(errors[0], dict) else {}
-    extensions = first.get("extensions") or {}
+    first = optional(errors[0]) if isinstance(errors, list) and errors else {}
+    extensions = optional(first.get("extensions"))
     code = str(extensions.get("code") or "")
     raw = str(first.get("message") or "")
     text = str(extensions.get("userPresentableMessage") or raw or "unknown error")[:300]
@@ -51,7 +51,9 @@ def _error_message(errors: list[Any]) -> tuple[str, str, bool]:
     return code, text, "not found" in both or "could not find" in both
 
 
-async def _graphql(client: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> Any:
+async def _graphql(
+    client: httpx.AsyncClient, query: str, variables: dict[str, Any]
+) -> dict[str, Any]:
     """``data`` of a GraphQL call, or ``ToolApiError`` for HTTP errors and ``errors``."""
     response = await client.post("/graphql", json={"query": query, "variables": variables})
     try:
@@ -61,10 +63,9 @@ async def _graphql(client: httpx.AsyncClient, query: str, variables: dict[str, A
     errors = body.get("errors") if isinstance(body, dict) else None
     if not errors:
         check(response, "Linear")
-        body = json_of(response, "Linear")
-        if not isinstance(body, dict) or body.get("data") is None:
-            raise ToolApiError("Linear sent an unexpected answer. Try again later.")
-        return body["data"]
+        body = required(json_of(response, "Linear"), "Linear", "the answer", {"data": dict})
+        data: dict[str, Any] = body["data"]
+        return data
     code, text, not_found = _error_message(errors)
     status = response.status_code
     if code == "RATELIMITED" or status == 429:
@@ -126,25 +127,26 @@ async def list_issues(
         issue_filter["assignee"] = {"isMe": {"eq": True}}
     variables: dict[str, Any] = {"first": limit, "after": after, "filter": issue_filter or None}
     data = await _graphql(client, _LIST_ISSUES, variables)
-    issues = data.get("issues") or {}
-    page = issues.get("pageInfo") or {}
+    issues = required(data.get("issues"), "Linear", "data.issues", {"nodes": list})
+    nodes = objects(issues["nodes"], "Linear", "the issues", {"id": str, "identifier": str})
+    page = optional(issues.get("pageInfo"))
     return {
         "issues": [
             {
                 "id": n.get("id"),
                 "identifier": n.get("identifier"),
                 "title": clip(n.get("title"), 300),
-                "state": (n.get("state") or {}).get("name"),
+                "state": optional(n.get("state")).get("name"),
                 "priority": n.get("priorityLabel"),
-                "assignee": (n.get("assignee") or {}).get("name"),
+                "assignee": optional(n.get("assignee")).get("name"),
                 "team": {
-                    "id": (n.get("team") or {}).get("id"),
-                    "key": (n.get("team") or {}).get("key"),
+                    "id": optional(n.get("team")).get("id"),
+                    "key": optional(n.get("team")).get("key"),
                 },
                 "url": n.get("url"),
                 "updated_at": n.get("updatedAt"),
             }
-            for n in issues.get("nodes") or []
+            for n in nodes
         ],
         "next_cursor": page.get("endCursor") if page.get("hasNextPage") else None,
     }
@@ -171,15 +173,15 @@ async def create_issue(
     if description:
         issue_input["description"] = description
     data = await _graphql(client, _CREATE_ISSUE, {"input": issue_input})
-    created = data.get("issueCreate") or {}
-    issue = created.get("issue") or {}
-    if not created.get("success") or not issue:
+    created = required(data.get("issueCreate"), "Linear", "data.issueCreate")
+    if created.get("success") is not True or created.get("issue") is None:
         raise ToolApiError("Linear did not create the issue. Check the team id and try again.")
+    issue = required(created["issue"], "Linear", "the new issue", {"identifier": str})
     return {
         "id": issue.get("id"),
         "identifier": issue.get("identifier"),
         "title": issue.get("title"),
-        "state": (issue.get("state") or {}).get("name"),
+        "state": optional(issue.get("state")).get("name"),
         "url": issue.get("url"),
         "created": True,
     }

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 import httpx
 from pydantic import Field
 
-from ._http import check, json_of
+from ._http import check, json_of, objects, optional, required
 from ._spec import toolkit_tool
 
 _HINTS = {
@@ -20,15 +20,16 @@ _TEXT_LIMIT = 2000  # Notion's limit for one rich text object's content
 _MAX_BLOCKS = 100  # Notion's limit for children in one request
 
 
-def _plain(rich_text: list[dict[str, Any]] | None) -> str:
-    return "".join(str(t.get("plain_text") or "") for t in rich_text or [])
+def _plain(rich_text: Any) -> str:
+    parts = rich_text if isinstance(rich_text, list) else []
+    return "".join(str(optional(t).get("plain_text") or "") for t in parts)
 
 
 def _title(obj: dict[str, Any]) -> str:
     """A page's title (its property of type "title") or a database's title."""
     if obj.get("object") == "database":
         return _plain(obj.get("title"))
-    for prop in (obj.get("properties") or {}).values():
+    for prop in optional(obj.get("properties")).values():
         if isinstance(prop, dict) and prop.get("type") == "title":
             return _plain(prop.get("title"))
     return ""
@@ -86,7 +87,8 @@ async def search(
         payload["start_cursor"] = start_cursor
     response = await client.post("/search", json=payload)
     check(response, "Notion", hints=_HINTS)
-    body = json_of(response, "Notion")
+    body = required(json_of(response, "Notion"), "Notion", "the answer")
+    results = objects(body.get("results"), "Notion", "the results", {"id": str})
     return {
         "results": [
             {
@@ -96,7 +98,7 @@ async def search(
                 "url": r.get("url"),
                 "last_edited_time": r.get("last_edited_time"),
             }
-            for r in body.get("results") or []
+            for r in results
         ],
         "next_cursor": body.get("next_cursor") if body.get("has_more") else None,
     }
@@ -135,7 +137,7 @@ async def create_page(
         payload["children"] = blocks[:_MAX_BLOCKS]
     response = await client.post("/pages", json=payload)
     check(response, "Notion", hints=_HINTS)
-    page = json_of(response, "Notion")
+    page = required(json_of(response, "Notion"), "Notion", "the new page", {"id": str})
     result = {
         "id": page.get("id"),
         "title": _title(page) or title,

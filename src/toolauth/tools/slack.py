@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 import httpx
 from pydantic import Field
 
-from ._http import check, clip, json_of
+from ._http import check, clip, json_of, objects, optional, required
 from ._spec import ToolApiError, toolkit_tool
 
 _RECONNECT = (
@@ -46,14 +46,12 @@ _ERRORS = {
 def _slack(response: httpx.Response) -> dict[str, Any]:
     """The body of a Slack Web API answer, or ``ToolApiError`` for HTTP or ``ok: false``."""
     check(response, "Slack")
-    body = json_of(response, "Slack")
-    if not isinstance(body, dict):
-        raise ToolApiError("Slack sent an unexpected answer. Try again later.")
-    if body.get("ok"):
+    body = required(json_of(response, "Slack"), "Slack", "the answer", {"ok": bool})
+    if body["ok"]:
         return body
     code = str(body.get("error") or "unknown_error")
     if code == "missing_scope":
-        needed = body.get("needed") or "another scope"
+        needed = str(body.get("needed") or "another scope")
         message = (
             f"The Slack connection lacks the permission {needed!r} (missing_scope). Ask the user "
             "to reconnect Slack and grant it."
@@ -84,6 +82,7 @@ async def list_channels(
     if cursor:
         params["cursor"] = cursor
     body = _slack(await client.get("/conversations.list", params=params))
+    channels = objects(body.get("channels"), "Slack", "the channels", {"id": str})
     return {
         "channels": [
             {
@@ -91,13 +90,13 @@ async def list_channels(
                 "name": c.get("name"),
                 "is_private": c.get("is_private"),
                 "is_member": c.get("is_member"),
-                "topic": clip((c.get("topic") or {}).get("value") or None, 200),
-                "purpose": clip((c.get("purpose") or {}).get("value") or None, 200),
+                "topic": clip(optional(c.get("topic")).get("value") or None, 200),
+                "purpose": clip(optional(c.get("purpose")).get("value") or None, 200),
                 "num_members": c.get("num_members"),
             }
-            for c in body.get("channels") or []
+            for c in channels
         ],
-        "next_cursor": (body.get("response_metadata") or {}).get("next_cursor") or None,
+        "next_cursor": optional(body.get("response_metadata")).get("next_cursor") or None,
     }
 
 
@@ -136,9 +135,10 @@ async def send_message(
     if thread_ts:
         payload["thread_ts"] = thread_ts
     body = _slack(await client.post("/chat.postMessage", json=payload))
+    required(body, "Slack", "the answer", {"channel": str, "ts": str})
     return {
         "channel": body.get("channel"),
         "ts": body.get("ts"),
-        "thread_ts": (body.get("message") or {}).get("thread_ts"),
+        "thread_ts": optional(body.get("message")).get("thread_ts"),
         "sent": True,
     }
