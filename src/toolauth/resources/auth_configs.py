@@ -20,7 +20,14 @@ from ..store import Store
 __all__ = ["AuthConfigs"]
 
 _OAUTH_APP_KEYS = ("client_id", "client_secret")
-_UNSET: Any = object()
+class _Unset:
+    """What an argument left out of ``update`` is: no change."""
+
+    def __repr__(self) -> str:
+        return "<unchanged>"
+
+
+_UNSET: Any = _Unset()
 
 
 class AuthConfigs:
