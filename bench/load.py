@@ -115,10 +115,12 @@ async def run(links: int, waiters: int, concurrency: int, home: Path) -> int:
             nonlocal done
             async with gate:
                 req = requests[n]
-                form = await flow.begin(req.id)
+                form = await flow.begin(req.link_id)
                 assert isinstance(form, KeyForm), form
                 step = await flow.submit_form(
-                    req.id, {"csrf_token": form.csrf_token, "api_key": key_for(n)}, form.csrf_token
+                    req.link_id,
+                    {"csrf_token": form.csrf_token, "api_key": key_for(n)},
+                    form.csrf_token,
                 )
                 completed_at[n] = time.perf_counter()
             kind = "completed" if isinstance(step, (Redirect, Page)) and (
@@ -150,7 +152,7 @@ async def run(links: int, waiters: int, concurrency: int, home: Path) -> int:
                 lost.append(account.id)
         link_states: dict[str, int] = {}
         for req in requests:
-            link = await store.get_link(req.id)
+            link = await store.get_link(req.link_id)
             status = link.status.value if link else "missing"
             link_states[status] = link_states.get(status, 0) + 1
         active = sum(a.status is ConnectionStatus.ACTIVE for a in accounts)

@@ -40,13 +40,11 @@ from toolauth._ids import new_id
 from toolauth._models import AuthConfig, AuthConfigType, AuthScheme, ConnectedAccount
 from toolauth._models import ConnectionStatus as Status
 from toolauth.store import AccountFilter, Store, store_class
-from toolauth.store.base import encode_row
+from toolauth.store.rows import COLUMNS as ROW_COLUMNS
+from toolauth.store.rows import encode_row
 
 TOOLKITS = ("github", "gmail", "slack", "notion", "linear")
-COLUMNS = (
-    "id", "user_id", "toolkit", "auth_config_id", "status", "status_reason", "scopes",
-    "expires_at", "label", "data", "key_id", "secret", "version", "created_at", "updated_at",
-)  # fmt: skip
+COLUMNS = ROW_COLUMNS[ConnectedAccount]
 OTHER_STATUSES = (Status.EXPIRED, Status.INACTIVE, Status.FAILED)
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -83,7 +81,8 @@ class Population:
             "id": account_id, "user_id": user_id, "toolkit": toolkit,
             "auth_config_id": self.configs[toolkit], "status": str(status),
             "status_reason": None, "scopes": json.dumps(["repo"]),
-            "expires_at": created + timedelta(hours=1), "label": None,
+            "expires_at": created + timedelta(hours=1), "issued_at": created, "label": None,
+            "shared": False,
             "data": json.dumps({"login": user_id}), "key_id": key_id, "secret": blob,
             "version": 1, "created_at": created, "updated_at": created,
         }  # fmt: skip
@@ -99,7 +98,7 @@ def check_codec(keyring: Keyring, configs: dict[str, str]) -> None:
     account = ConnectedAccount(
         id=row["id"], user_id=row["user_id"], toolkit=row["toolkit"],
         auth_config_id=row["auth_config_id"], status=Status(row["status"]), scopes=("repo",),
-        expires_at=row["expires_at"], data={"login": row["user_id"]},
+        expires_at=row["expires_at"], issued_at=row["issued_at"], data={"login": row["user_id"]},
         created_at=row["created_at"], updated_at=row["updated_at"],
         credentials={"access_token": "x", "refresh_token": "y"},
     )  # fmt: skip

@@ -114,7 +114,7 @@ async def same_process(bench: Bench, runs: int) -> list[float]:
         waiter = asyncio.create_task(wait(req))
         await asyncio.sleep(0.002)  # the waiter is subscribed
         await bench.complete(req.redirect_url)
-        samples.append(await waiter - bench.committed[req.id])
+        samples.append(await waiter - bench.committed[req.link_id])
     return samples
 
 
@@ -144,7 +144,7 @@ async def other_process(bench: Bench, runs: int, env: dict[str, str]) -> list[fl
             await bench.complete(req.redirect_url)
             woke = await read()
             assert woke["status"] == "ACTIVE", woke
-            samples.append(woke["t"] - bench.committed[req.id])
+            samples.append(woke["t"] - bench.committed[req.link_id])
     finally:
         proc.stdin.close()
         await proc.wait()
@@ -167,12 +167,12 @@ async def polling(bench: Bench, runs: int, batch: int = 50) -> list[float]:
     samples = []
     for start in range(0, runs, batch):
         reqs = [await bench.link() for _ in range(min(batch, runs - start))]
-        pollers = [asyncio.create_task(poller(r.connected_account_id, r.id)) for r in reqs]
+        pollers = [asyncio.create_task(poller(r.connected_account_id, r.link_id)) for r in reqs]
         await asyncio.sleep(1.0)
         for req in reqs:
             await bench.complete(req.redirect_url)
         for req, task in zip(reqs, pollers, strict=True):
-            samples.append(await task - bench.committed[req.id])
+            samples.append(await task - bench.committed[req.link_id])
     return samples
 
 
