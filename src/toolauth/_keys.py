@@ -11,6 +11,7 @@ import anyio
 
 from ._crypto import Keyring, generate_key
 from ._exceptions import ConfigurationError
+from ._files import private_folder
 from ._settings import Settings
 
 __all__ = ["KEY_FILE_NAME", "key_file_path", "load_keyring", "write_key_file"]
@@ -24,7 +25,7 @@ def key_file_path(settings: Settings) -> Path:
 
 def write_key_file(path: Path, keys: list[str]) -> None:
     """Replace the key file atomically (write a 0600 temp file, then rename over it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -37,7 +38,7 @@ def write_key_file(path: Path, keys: list[str]) -> None:
 def _read_or_create(path: Path) -> str:
     if path.exists():
         return path.read_text(encoding="ascii")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:

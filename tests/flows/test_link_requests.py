@@ -299,3 +299,13 @@ async def test_oauth_tokens_are_encrypted_in_the_database_file(
     assert link.status is LinkStatus.COMPLETED
     assert b"demo-client-secret-SENTINEL" not in raw
     assert link.secrets["code_verifier"].get_secret_value().encode() not in raw
+
+
+async def test_a_link_lives_an_hour_at_most(ta: AsyncToolAuth) -> None:
+    config = await ta.auth_configs.create("openai")
+    req = await ta.connected_accounts.link("u1", config.id, ttl=3600)
+    assert req.expires_at is not None
+    with pytest.raises(ValidationError, match="at most 3600 seconds") as info:
+        await ta.connected_accounts.link("u2", config.id, ttl=3601)
+    assert info.value.field == "ttl"
+    assert [a.user_id for a in await ta.connected_accounts.list()] == ["u1"]

@@ -20,6 +20,8 @@ from ..store import Store
 __all__ = ["AuthConfigs"]
 
 _OAUTH_APP_KEYS = ("client_id", "client_secret")
+
+
 class _Unset:
     """What an argument left out of ``update`` is: no change."""
 

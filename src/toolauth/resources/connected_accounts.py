@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ConnectedAccounts"]
 
+# Connect links live 10 minutes by default and an hour at most (RFC 9700 §2.1: short-lived).
+MAX_LINK_TTL = 3600.0
 _TOKEN_KEYS = ("access_token", "refresh_token", "id_token", "token_type")
 
 
@@ -252,8 +254,13 @@ class ConnectedAccounts:
                 base_url=settings.base_url,
             )
         lifetime = settings.link_ttl if ttl is None else ttl
-        if not isinstance(lifetime, (int, float)) or not 0 < lifetime <= 86_400:
-            raise ValidationError("ttl must be between 0 and 86400 seconds.", field="ttl")
+        if not isinstance(lifetime, (int, float)) or not 0 < lifetime <= MAX_LINK_TTL:
+            where = "ttl" if ttl is not None else "TOOLAUTH_LINK_TTL (link_ttl)"
+            raise ValidationError(
+                f"{where} must be more than 0 and at most {MAX_LINK_TTL:g} seconds: a connect "
+                "link is short-lived (the default is 600).",
+                field="ttl",
+            )
         config = await self._auth_configs.get(auth_config_id)
         if not config.enabled:
             raise ConflictError(

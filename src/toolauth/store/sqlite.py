@@ -22,6 +22,7 @@ import aiosqlite
 
 from .._crypto import Keyring
 from .._exceptions import ConfigurationError, ConflictError, StoreError
+from .._files import private_file
 from .queries import SQLITE, Queries, Statement
 from .sql import NO_VALUES, Clash, ScriptError, SQLStore, Tx
 
@@ -165,7 +166,7 @@ class SQLiteStore(SQLStore):
     async def _connect(self) -> bool:
         if self._db is not None:
             return False
-        await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(private_file, self.path)  # 0600, in a 0700 folder
         try:
             db = await aiosqlite.connect(self.path, isolation_level=None)
         except sqlite3.Error as exc:
