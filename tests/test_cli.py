@@ -83,3 +83,27 @@ def test_serve_access_log_hides_callback_codes():
     assert CallbackQueryFilter().filter(record)
     assert "SECRETCODE" not in record.getMessage()
     assert "/oauth/callback?[redacted]" in record.getMessage()
+
+
+def test_the_access_log_hides_link_ids_and_queries_on_every_route():
+    from toolauth.connect.server import redact_path
+
+    assert redact_path("/link/ln_Secret-Id_123") == "/link/[link]"
+    assert redact_path("/toolauth/api/links/ln_abcDEF") == "/toolauth/api/links/[link]"
+    assert redact_path("/link/ln_abc?x=1") == "/link/[link]?[redacted]"
+    assert redact_path("/healthz") == "/healthz"
+
+
+def test_serve_logs_requests_without_link_ids(tmp_path):
+    import httpx
+
+    proc, url, _ = _start_serve(tmp_path)
+    try:
+        httpx.get(f"{url}/link/ln_SENTINELSENTINEL", timeout=10)
+        httpx.get(f"{url}/oauth/callback?code=SENTINELCODE&state=S", timeout=10)
+        httpx.get(f"{url}/healthz", timeout=10)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=15)
+    assert "GET /link/[link]" in out and "/oauth/callback?[redacted]" in out
+    assert "SENTINEL" not in out

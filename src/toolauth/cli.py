@@ -72,10 +72,10 @@ async def _toolkits(settings: Settings) -> str:
 
 async def _serve(settings: Settings, host: str, port: int) -> str:
     """Serve the connect app until the first Ctrl+C (or SIGTERM), then close everything."""
-    from .connect.server import CallbackQueryFilter
+    from .connect.server import AccessLogFilter
 
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    logging.getLogger("uvicorn.access").addFilter(CallbackQueryFilter())
+    logging.getLogger("uvicorn.access").addFilter(AccessLogFilter())
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with (
             AsyncToolAuth(settings=settings) as ta,

@@ -130,7 +130,7 @@ async def serve_app(
         host=host,
         port=port,
         lifespan="on",
-        log_level="warning",
+        log_level="info" if access_log else "warning",
         log_config=None,  # leave the process's logging configuration alone
         access_log=access_log,
         http="h11",
