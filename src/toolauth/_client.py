@@ -225,7 +225,7 @@ class AsyncToolAuth:
         )  # fmt: skip
 
     # the connect app --------------------------------------------------------------------
-    def asgi_app(self) -> Any:
+    def asgi_app(self, *, verify_user: Any = None) -> Any:
         """The connect app (a Starlette app) for this client, to mount or serve.
 
         ```python
@@ -235,7 +235,7 @@ class AsyncToolAuth:
         from .connect import create_connect_app
 
         self.urls.app_made()
-        return create_connect_app(self)
+        return create_connect_app(self, verify_user=verify_user)
 
     def serve(self, *, host: str = "127.0.0.1", port: int = 0, access_log: bool = False) -> Any:
         """Run the connect app in the background on this event loop.

@@ -3,7 +3,9 @@ step and renders it."""
 
 from __future__ import annotations
 
+import inspect
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -16,6 +18,7 @@ from starlette.routing import Route
 from starlette.types import Message
 
 from .._exceptions import ToolAuthError
+from .logs import redact_path
 from .pages import STYLESHEET, render_form, render_page
 from .steps import (
     CSRF_COOKIE,
@@ -24,6 +27,7 @@ from .steps import (
     Page,
     Redirect,
     Step,
+    Visitor,
     state_cookie_name,
 )
 
@@ -87,9 +91,26 @@ def _set_cookies(response: Response, cookies: tuple[Cookie, ...], secure: bool) 
         )  # fmt: skip
 
 
-def create_connect_app(client: AsyncToolAuth) -> Starlette:
-    """The connect app for ``client``."""
+VerifyUser = Callable[[Request], "str | Awaitable[str | None] | None"]
+
+
+def create_connect_app(client: AsyncToolAuth, verify_user: VerifyUser | None = None) -> Starlette:
+    """The connect app for ``client``; with ``verify_user``, a link is completed only by the
+    browser whose signed-in user (as the host app says) the link was made for."""
     flow = client.connect_flow
+
+    async def visitor_of(request: Request) -> Visitor | None:
+        if verify_user is None:
+            return None
+        try:
+            found = verify_user(request)
+            if inspect.isawaitable(found):
+                found = await found
+        except Exception:
+            log.exception("verify_user failed on %s; treating the browser as signed out",
+                          redact_path(request.url.path))  # fmt: skip
+            return Visitor(None)
+        return Visitor(found if isinstance(found, str) and found else None)
 
     def respond(step: Step, request: Request) -> Response:
         secure = client.settings.base_url.startswith("https://")
@@ -112,18 +133,23 @@ def create_connect_app(client: AsyncToolAuth) -> Starlette:
             values = await _read_form(request)
             if isinstance(values, Page):
                 return respond(values, request)
-            step = await flow.submit_form(link_id, values, request.cookies.get(CSRF_COOKIE))
+            step = await flow.submit_form(
+                link_id, values, request.cookies.get(CSRF_COOKIE), await visitor_of(request)
+            )
         else:
-            step = await flow.begin(link_id)
+            step = await flow.begin(link_id, await visitor_of(request))
         return respond(step, request)
 
     async def oauth_callback(request: Request) -> Response:
         params = {k: v for k, v in request.query_params.items()}
         state = params.get("state")
         cookie = state_cookie_name(state) if state else None
-        step = await flow.finish_oauth(params, request.cookies.get(cookie) if cookie else None)
+        step = await flow.finish_oauth(
+            params, request.cookies.get(cookie) if cookie else None, await visitor_of(request)
+        )
         response = respond(step, request)
-        if cookie is not None:  # this state's cookie only: other links' cookies stay
+        refused = isinstance(step, Page) and step.error in ("wrong_user", "not_signed_in")
+        if cookie is not None and not refused:  # this state's cookie only; others stay
             response.delete_cookie(cookie, path=flow.public_path("/oauth/callback"))
         return response
 
@@ -145,7 +171,8 @@ def create_connect_app(client: AsyncToolAuth) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def on_error(request: Request, exc: Exception) -> Response:
-        log.error("connect app error on %s: %s", request.url.path, type(exc).__name__)
+        # The traceback, never the request's secrets (link ids and queries redacted).
+        log.error("connect app error on %s", redact_path(request.url.path), exc_info=exc)
         message = exc.message if isinstance(exc, ToolAuthError) else "Something went wrong."
         page = Page(500, "Something went wrong", f"{message} Nothing was saved; try again.")
         return respond(page, request)

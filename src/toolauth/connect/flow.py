@@ -13,10 +13,11 @@ from typing import Any
 from .._exceptions import ConflictError
 from .._models import LinkStatus, utcnow
 from ..catalog import ApiKeySchemeSpec, OAuth2SchemeSpec
+from ..oauth.authorize import hash_state
 from .key_forms import KeyFormSteps
 from .links import LinkSteps
 from .oauth_steps import OAuthSteps
-from .steps import Page, Step
+from .steps import Page, Step, Visitor, wrong_user_page
 
 __all__ = ["ConnectFlow"]
 
@@ -33,10 +34,13 @@ class ConnectFlow:
         return self._links.public_path(path)
 
     # GET /link/{id} ----------------------------------------------------------------------
-    async def begin(self, link_id: str) -> Step:
+    async def begin(self, link_id: str, visitor: Visitor | None = None) -> Step:
+        """The link's first step; with a ``visitor`` (binding), only for the link's user."""
         link = await self._links.usable_link(link_id)
         if isinstance(link, Page):
             return link
+        if visitor is not None and visitor.user_id != link.user_id:
+            return wrong_user_page(visitor)  # nothing stored: the link stays theirs to use
         try:
             account, config, definition = await self._links.load(link)
         except ConflictError as exc:
@@ -52,13 +56,31 @@ class ConnectFlow:
         return Page(400, "Unsupported", f"{config.auth_scheme.value} links are not supported.")
 
     # GET /oauth/callback ----------------------------------------------------------------
-    async def finish_oauth(self, params: Mapping[str, str], state_cookie: str | None) -> Step:
+    async def finish_oauth(
+        self, params: Mapping[str, str], state_cookie: str | None, visitor: Visitor | None = None
+    ) -> Step:
+        """The provider's answer; with a ``visitor``, checked again before the state is spent
+        or anything is stored, so a mismatch leaves the link usable by its rightful user."""
+        if visitor is not None:
+            state = params.get("state")
+            store = await self._links.store()
+            link = await store.get_link_by_state(hash_state(state)) if state else None
+            if link is not None and visitor.user_id != link.user_id:
+                return wrong_user_page(visitor)
         return await self.oauth.finish(params, state_cookie)
 
     # POST /link/{id} ---------------------------------------------------------------------
     async def submit_form(
-        self, link_id: str, form: Mapping[str, str], csrf_cookie: str | None
+        self,
+        link_id: str,
+        form: Mapping[str, str],
+        csrf_cookie: str | None,
+        visitor: Visitor | None = None,
     ) -> Step:
+        if visitor is not None:
+            link = await self._links.usable_link(link_id)
+            if not isinstance(link, Page) and visitor.user_id != link.user_id:
+                return wrong_user_page(visitor)
         return await self.forms.submit(link_id, form, csrf_cookie)
 
     async def link_status(self, link_id: str) -> dict[str, Any] | None:

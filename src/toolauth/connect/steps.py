@@ -20,8 +20,10 @@ __all__ = [
     "Page",
     "Redirect",
     "Step",
+    "Visitor",
     "same_text",
     "state_cookie_name",
+    "wrong_user_page",
 ]
 
 STATE_COOKIE = "toolauth_state"
@@ -97,3 +99,27 @@ def same_text(given: str, expected: str) -> bool:
     return hmac.compare_digest(
         given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
     )
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who the host app says the browser is (``verify_user``): a user id, or ``None`` when
+    nobody is signed in. Without ``verify_user`` there is no visitor to check."""
+
+    user_id: str | None
+
+
+def wrong_user_page(visitor: Visitor) -> Page:
+    """What a browser sees on a link made for someone else (or before signing in)."""
+    if visitor.user_id is None:
+        return Page(
+            401, "Sign in first",
+            "This connect link is for a signed-in user. Sign in to the app that sent it, then "
+            "open the link again.", error="not_signed_in",
+        )  # fmt: skip
+    return Page(
+        403, "This link is for someone else",
+        "This connect link was made for another user of the app, so it cannot connect your "
+        "account. Nothing was changed. Ask the app for a link of your own.",
+        error="wrong_user",
+    )  # fmt: skip
