@@ -57,6 +57,14 @@ class SyncProxy:
                 return _wrap(loop.call(value, *args, **kwargs), loop)
 
             return call
+        if inspect.ismethod(value):  # a plain method may return a resource too: create()
+            loop = self._loop
+
+            @functools.wraps(value)
+            def call_plain(*args: Any, **kwargs: Any) -> Any:
+                return _wrap(value(*args, **kwargs), loop)
+
+            return call_plain
         return _wrap(value, self._loop)
 
     def __dir__(self) -> list[str]:
