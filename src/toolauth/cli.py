@@ -6,6 +6,7 @@ toolauth keys rotate          re-encrypt every secret under the first key
 toolauth migrate              apply pending database migrations
 toolauth serve                run the connect app (--host, --port)
 toolauth toolkits             list the toolkits in the catalog
+toolauth toolkits schema      print the JSON schema of a toolkit definition
 toolauth demo                 run the offline chat demo (--port, --home, --no-browser)
 ```
 """
@@ -13,6 +14,7 @@ toolauth demo                 run the offline chat demo (--port, --home, --no-br
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -25,6 +27,7 @@ from ._crypto import generate_key
 from ._exceptions import ToolAuthError
 from ._keys import key_file_path, load_keyring, uses_key_file, write_key_file
 from ._settings import Settings
+from .catalog import ToolkitDefinition
 
 __all__ = ["main"]
 
@@ -109,7 +112,10 @@ def _parser() -> argparse.ArgumentParser:
     key_commands.add_parser("generate", help="print a new random key")
     key_commands.add_parser("rotate", help="re-encrypt every secret under the first key")
     commands.add_parser("migrate", help="apply pending database migrations")
-    commands.add_parser("toolkits", help="list the toolkits in the catalog")
+    toolkits = commands.add_parser("toolkits", help="list the toolkits in the catalog")
+    toolkits.add_argument(
+        "what", nargs="?", choices=["schema"], help="schema: print a toolkit file's JSON schema"
+    )
     serve = commands.add_parser("serve", help="run the connect app")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
@@ -129,6 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "demo":
         return _demo(args.port, args.home, not args.no_browser)
+    if args.command == "toolkits" and args.what == "schema":
+        print(json.dumps(ToolkitDefinition.model_json_schema(by_alias=True), indent=2))
+        return 0
     actions = {"migrate": _migrate, "toolkits": _toolkits}
     action = _rotate if args.command == "keys" else actions.get(args.command)
     try:

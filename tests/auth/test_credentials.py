@@ -188,7 +188,10 @@ def test_split_fields_checks_the_pattern_without_echoing_the_value():
     with pytest.raises(ValidationError) as info:
         split_fields(SPEC, {"api_key": "pk_WRONG-VALUE", "site": "s"})
     assert info.value.field == "api_key"
-    assert str(info.value) == "API key does not have the expected format. It should look like sk_…."
+    assert str(info.value) == (
+        "API key does not have the expected format: it should look like sk_…, at least 7 "
+        "characters (the value given has 14)."
+    )
     assert "WRONG-VALUE" not in str(info.value)
 
 

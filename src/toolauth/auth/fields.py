@@ -3,13 +3,15 @@ checked against the catalog's field definitions and split into secret and plain 
 
 from __future__ import annotations
 
+import importlib
 import re
+import sys
 from typing import Any
 
 from pydantic import SecretStr
 
 from .._exceptions import ValidationError
-from ..catalog import ApiKeySchemeSpec
+from ..catalog import ApiKeySchemeSpec, CredentialField
 
 __all__ = ["split_fields"]
 
@@ -38,12 +40,38 @@ def split_fields(
         if not isinstance(raw, str):
             raise ValidationError(f"{field.label} must be text.", field=name)
         if field.pattern and not re.fullmatch(field.pattern, raw):
-            hint = f" It should look like {field.placeholder}." if field.placeholder else ""
-            raise ValidationError(
-                f"{field.label} does not have the expected format.{hint}", field=name
-            )
+            raise ValidationError(_format_error(field, len(raw)), field=name)
         if field.secret:
             secrets[name] = SecretStr(raw)
         else:
             plain[name] = raw
     return secrets, plain
+
+
+def _format_error(field: CredentialField, given: int) -> str:
+    """What a value of ``field`` should look like, and how long it should be (never the value:
+    only its length)."""
+    looks = field.placeholder or f"the pattern {field.pattern}"
+    length = _length_rule(field.pattern or "")
+    size = f", {length}" if length else ""
+    return (
+        f"{field.label} does not have the expected format: it should look like {looks}{size} "
+        f"(the value given has {given})."
+    )
+
+
+def _length_rule(pattern: str) -> str | None:
+    """How many characters ``pattern`` matches, in words ("at least 23 characters"), from the
+    regex parser's width; ``None`` when it cannot tell."""
+    try:  # the parser is private: re._parser from 3.11, sre_parse before
+        parser: Any = importlib.import_module(
+            "re._parser" if sys.version_info >= (3, 11) else "sre_parse"
+        )
+        low, high = parser.parse(pattern).getwidth()
+    except Exception:
+        return None
+    if high >= parser.MAXREPEAT:
+        return f"at least {low} characters" if low else None
+    if low == high:
+        return f"{low} characters"
+    return f"{low} to {high} characters"
