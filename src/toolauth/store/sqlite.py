@@ -256,17 +256,16 @@ class SQLiteStore(SQLStore):
         # Commits on this connection publish directly; ``PRAGMA data_version`` changes only
         # when *another* connection (another process) commits, so polling it is cheap and
         # never wakes waiters for our own writes.
-        self._watchers += 1
-        try:
+        if self._watch_task is None or self._watch_task.done():
+            # Take the baseline before the caller reads any state: a commit landing between
+            # the caller's first read and the watcher's first look must still count.
+            baseline = await self._data_version()
             if self._watch_task is None or self._watch_task.done():
-                # Take the baseline before the caller reads any state: a commit landing
-                # between the caller's first read and the watcher's first look must still
-                # count as a change.
-                baseline = await self._data_version()
-                if self._watch_task is None or self._watch_task.done():
-                    self._watch_task = asyncio.create_task(
-                        self._watch(baseline), name="toolauth-sqlite-watch"
-                    )
+                self._watch_task = asyncio.create_task(
+                    self._watch(baseline), name="toolauth-sqlite-watch"
+                )
+        self._watchers += 1  # counted once watched: a counted waiter always has a watcher
+        try:
             yield
         finally:
             self._watchers -= 1
