@@ -125,7 +125,10 @@ def test_non_strings_and_overlong_urls_are_refused(url):
     assert str(refused(url)) == "callback_url must be an absolute http(s) URL."
 
 
-@pytest.mark.parametrize("url", ["https://app.example:99999/done", "https://app.example:abc/"])
+@pytest.mark.parametrize(
+    "url",
+    ["https://app.example:99999/done", "https://app.example:abc/", "http://[::1/x", "http://[zz]/"],
+)
 def test_a_bad_port_is_a_validation_error(url):
     refused(url)
 

@@ -35,9 +35,10 @@ def check_callback_url(url: str, *, allowed_origins: Iterable[str], base_url: st
     """``url`` if its origin is allowed (listed, the connect app's own, or loopback)."""
     if not isinstance(url, str) or len(url) > 2000:
         raise ValidationError("callback_url must be an absolute http(s) URL.", field="callback_url")
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)
         parts.port  # noqa: B018 - reading it checks it (RFC 3986 §3.2.3)
+        parts.hostname  # noqa: B018 - and a bracketed host must be an IP literal (§3.2.2)
     except ValueError:
         raise ValidationError(
             "callback_url has an invalid port or host; give an absolute http(s) URL such as "
