@@ -309,3 +309,20 @@ async def test_a_link_lives_an_hour_at_most(ta: AsyncToolAuth) -> None:
         await ta.connected_accounts.link("u2", config.id, ttl=3601)
     assert info.value.field == "ttl"
     assert [a.user_id for a in await ta.connected_accounts.list()] == ["u1"]
+
+
+async def test_asking_again_with_another_callback_url_moves_the_open_link(connect: Connect) -> None:
+    ta = connect.ta
+    config = await ta.auth_configs.create("demo")
+    first = await ta.connected_accounts.link("alice-user", config.id)
+    again = await ta.connected_accounts.link(
+        "alice-user", config.id, callback_url="http://localhost:5999/app/connected"
+    )
+    assert again.link_id == first.link_id  # still one open link per user and config
+    assert again.callback_url == "http://localhost:5999/app/connected"
+    browser = Browser(stop_at="http://localhost:5999")
+    try:
+        landing = await browser.oauth_consent(first.redirect_url)
+    finally:
+        await browser.aclose()
+    assert landing.url.startswith("http://localhost:5999/app/connected?status=success")

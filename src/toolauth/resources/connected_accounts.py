@@ -320,6 +320,11 @@ class ConnectedAccounts:
             raise ConflictError("Could not open a link; the account kept changing. Try again.")
         if not created:
             account = await self.get(opened.connected_account_id)
+            if callback_url is not None and opened.callback_url != callback_url:
+                # The same open link, now ending where the caller asks this time.
+                (opened,) = await store.save(
+                    opened.model_copy(update={"callback_url": callback_url})
+                )
         self._urls.check_served()
         return ConnectionRequest(account, opened, urls=self._urls, waiter=self._waiter)
 
