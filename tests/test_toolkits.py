@@ -5,7 +5,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from toolauth import AuthScheme, ConfigurationError
+from toolauth import AuthScheme, ConfigurationError, ValidationError
 from toolauth.connect.serving import serve_app
 from toolauth.oauth.discovery import metadata_urls
 
@@ -56,7 +56,7 @@ async def test_discover_refuses_a_foreign_issuer(ta):
 
     app = Starlette(routes=[Route("/.well-known/openid-configuration", metadata)])
     async with serve_app(app) as url:
-        with pytest.raises(ConfigurationError, match=r"RFC 8414 §3\.3"):
+        with pytest.raises(ValidationError, match=r"RFC 8414 §3\.3"):
             await ta.toolkits.discover("evil", issuer=url)
     assert "evil" not in ta.catalog
 

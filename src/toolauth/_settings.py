@@ -9,7 +9,8 @@
 | ``TOOLAUTH_LINK_TTL`` | ``600`` seconds |
 | ``TOOLAUTH_ALLOWED_CALLBACK_ORIGINS`` | empty: loopback origins only |
 | ``TOOLAUTH_REFRESH_MARGIN`` | ``60`` seconds before expiry (at most half the token's life) |
-| ``TOOLAUTH_HTTP_TIMEOUT`` | ``10`` seconds for calls to providers (token, discovery, revoke) |
+| ``TOOLAUTH_HTTP_TIMEOUT`` | ``10`` s for each phase of a call to a provider (token, revoke…) |
+| ``TOOLAUTH_HTTP_DEADLINE`` | ``3 x TOOLAUTH_HTTP_TIMEOUT``: the whole of one call to a provider |
 | ``TOOLAUTH_API_TIMEOUT`` | ``30`` seconds for tool calls to toolkit APIs |
 | ``TOOLAUTH_REFRESH_LEASE`` | ``30`` seconds one process may hold an account's refresh |
 | ``TOOLAUTH_REFRESH_RETRY_DELAYS`` | ``0.2,0.5,1`` s between retries while a provider is down |
@@ -108,6 +109,7 @@ class Settings:
     refresh_margin: float = 60.0
     allowed_callback_origins: tuple[str, ...] = ()
     http_timeout: float = 10.0
+    http_deadline: float | None = None
     api_timeout: float = 30.0
     refresh_lease: float = 30.0
     refresh_retry_delays: tuple[float, ...] = (0.2, 0.5, 1.0)
@@ -135,6 +137,7 @@ class Settings:
             refresh_margin=_float(env, "TOOLAUTH_REFRESH_MARGIN", 60.0),
             allowed_callback_origins=_origins(origins),
             http_timeout=_float(env, "TOOLAUTH_HTTP_TIMEOUT", 10.0),
+            http_deadline=_float(env, "TOOLAUTH_HTTP_DEADLINE", 0.0) or None,
             api_timeout=_float(env, "TOOLAUTH_API_TIMEOUT", 30.0),
             refresh_lease=_float(env, "TOOLAUTH_REFRESH_LEASE", 30.0),
             refresh_retry_delays=_floats(env, "TOOLAUTH_REFRESH_RETRY_DELAYS", (0.2, 0.5, 1.0)),
@@ -173,6 +176,12 @@ class Settings:
             f"link_ttl={self.link_ttl!r}, allowed_callback_origins="
             f"{list(self.allowed_callback_origins)!r})"
         )
+
+    @property
+    def call_deadline(self) -> float:
+        """The most one call to an authorization server may take in all, however slowly it
+        answers: ``TOOLAUTH_HTTP_DEADLINE``, or 3 x ``TOOLAUTH_HTTP_TIMEOUT`` when unset."""
+        return self.http_deadline or 3 * self.http_timeout
 
     @property
     def url_variables(self) -> dict[str, str]:

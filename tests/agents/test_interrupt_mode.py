@@ -162,5 +162,5 @@ async def test_denied_consent_is_reported_as_failed(connect: Connect, user: User
     final = await stream(agent, cmd, config)
     [entry] = last_json(final.output["messages"], "COMPOSIO_MANAGE_CONNECTIONS")["results"]
     assert entry["status"] == "failed"
-    assert entry["error_message"] == "the user denied the request"
+    assert entry["error_message"] == '"the user denied the request"'  # the provider's words
     assert entry["redirect_url"] is None

@@ -137,4 +137,4 @@ async def test_denied_consent_ends_the_wait_as_failed(connect: Connect, user: Us
     await user.done(status=400)
     [entry] = last_json(run.output["messages"], "COMPOSIO_MANAGE_CONNECTIONS")["results"]
     assert entry["status"] == "failed"
-    assert entry["error_message"] == "the user denied the request"
+    assert entry["error_message"] == '"the user denied the request"'  # the provider's words

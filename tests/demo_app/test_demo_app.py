@@ -149,7 +149,7 @@ async def test_denied_consent_is_reported_plainly(demo_app):
     await asyncio.to_thread(users[0].join, 10)
     assert not users[0].is_alive() and users[0].error is None, users[0].error
     assert users[0].result.url.startswith(f"{url}/connected?status=failed")
-    assert events[-2]["text"].startswith("Connecting Demo did not work (the user denied")
+    assert events[-2]["text"].startswith('Connecting Demo did not work ("the user denied')
     assert events[-1]["type"] == "done"
 
 

@@ -157,14 +157,14 @@ async def test_denied_consent_fails_the_link_and_wakes_the_waiter(
     }
     account = await ta.connected_accounts.get(req.connected_account_id)
     assert account.status is ConnectionStatus.FAILED
-    assert account.status_reason == "the user denied the request"
+    assert account.status_reason == '"the user denied the request"'  # the provider's words
     assert not account.credentials
     link = await link_of(connect, req.link_id)
     assert link.status is LinkStatus.FAILED
     assert link.error == "access_denied"
     (failure,) = failures
     assert failure.connected_account_id == account.id
-    assert failure.reason == "the user denied the request"
+    assert failure.reason == '"the user denied the request"'  # quoted: the provider's words
     with pytest.raises(ConnectionFailedError, match="denied"):
         await req.wait_for_connection(timeout=1)
     # The link is spent: opening it again shows the ended page, not the provider.
@@ -376,7 +376,7 @@ async def test_invalid_grant_at_code_exchange_fails_the_link(
     assert query_of(landing.url)["error"] == "invalid_grant"
     account = await ta.connected_accounts.get(req.connected_account_id)
     assert account.status is ConnectionStatus.FAILED
-    assert account.status_reason == "the grant was rejected"
+    assert account.status_reason == '"the grant was rejected"'  # the provider's words
     assert (await link_of(connect, req.link_id)).status is LinkStatus.FAILED
     with pytest.raises(ConnectionFailedError, match="the grant was rejected"):
         await req.wait_for_connection(timeout=1)

@@ -38,14 +38,17 @@ def test_a_full_json_response_becomes_a_token_set():
     assert tokens.token_type == "Bearer"
     assert tokens.expires_in == 3600.0
     assert tokens.scope == ("read", "write")
-    assert tokens.extra == {"user_id": "u-7"}
+    assert tokens.public == {"user_id": "u-7"}
+    assert tokens.private is None
 
 
 def test_a_minimal_response_has_defaults():
     tokens = parse_json({"access_token": "AT"})
     assert tokens == TokenSet(access_token=SecretStr("AT"))
     assert (tokens.token_type, tokens.refresh_token, tokens.id_token) == ("Bearer", None, None)
-    assert (tokens.expires_in, tokens.scope, tokens.extra) == (None, None, {})
+    assert (tokens.expires_in, tokens.scope, tokens.public, tokens.private) == (
+        None, None, {}, None,
+    )  # fmt: skip
 
 
 def test_a_form_encoded_response_is_read_like_json():
@@ -83,14 +86,18 @@ def test_empty_refresh_and_id_tokens_are_absent():
     assert tokens.refresh_token is None
 
 
-def test_fields_that_look_secret_never_reach_extra():
+def test_fields_that_look_secret_never_reach_public():
     tokens = parse_json({
         "access_token": "AT", "refresh_token": "RT", "id_token": "ID",
         "bot_token": "xoxb-1", "client_secret": "CS", "refresh_token_expires_in": 100,
         "token_type": "Bearer", "expires_in": 1, "scope": "a",
         "team": {"id": "T1"}, "user_id": "u",
     })  # fmt: skip
-    assert tokens.extra == {"team": {"id": "T1"}, "user_id": "u"}
+    assert tokens.public == {"team_id": "T1", "user_id": "u"}
+    assert tokens.private is not None
+    assert json.loads(tokens.private.get_secret_value()) == {
+        "bot_token": "xoxb-1", "client_secret": "CS", "refresh_token_expires_in": 100,
+    }  # fmt: skip
 
 
 # scope -------------------------------------------------------------------------------------
@@ -199,7 +206,13 @@ def test_token_path_reads_the_nested_user_token():
     assert tokens.token_type == "user"
     assert tokens.expires_in == 43200.0
     assert tokens.scope == ("search:read", "users:read")  # the nested scope wins
-    assert tokens.extra == {"id": "U1"}
+    assert tokens.public == {
+        "app_id": "A0", "team_id": "T1", "team_name": "Team", "authed_user_id": "U1",
+    }  # fmt: skip
+    assert tokens.private is not None  # the bot's token and its details, encrypted
+    assert json.loads(tokens.private.get_secret_value()) == {
+        "ok": True, "access_token": "xoxb-BOT", "token_type": "bot",
+    }  # fmt: skip
 
 
 def test_token_path_falls_back_to_the_top_level_scope():
@@ -276,8 +289,8 @@ def test_an_error_response_carries_its_code_and_description():
     body = {"error": "invalid_grant", "error_description": "The code was already used."}
     error = oauth_error(400, JSON, json.dumps(body))
     assert error.error == "invalid_grant"
-    assert error.description == "The code was already used."
-    assert str(error) == "OAuth error invalid_grant: The code was already used."
+    assert error.description == '"The code was already used."'  # quoted: the provider's words
+    assert str(error) == 'OAuth error invalid_grant: "The code was already used."'
 
 
 def test_an_error_without_description():
@@ -289,7 +302,7 @@ def test_an_error_without_description():
 def test_a_form_encoded_error_response():
     text = "error=bad_verification_code&error_description=The+code+is+wrong.&error_uri=x"
     error = oauth_error(200, FORM, text)
-    assert (error.error, error.description) == ("bad_verification_code", "The code is wrong.")
+    assert (error.error, error.description) == ("bad_verification_code", '"The code is wrong."')
 
 
 def test_an_error_wins_over_a_200_status_and_an_access_token():
@@ -299,10 +312,12 @@ def test_an_error_wins_over_a_200_status_and_an_access_token():
 
 
 def test_error_code_and_description_are_truncated():
+    """A code longer than any RFC 6749 §5.2 code is no code; a description is cut to 200."""
     body = {"error": "e" * 500, "error_description": "d" * 1000}
     error = oauth_error(400, JSON, json.dumps(body))
-    assert error.error == "e" * 100
-    assert error.description == "d" * 300
+    assert error.error == "invalid_response"
+    assert error.description == '"' + "d" * 197 + '…"'
+    assert len(error.description) == 200
 
 
 def test_an_http_error_status_without_an_error_field_is_a_server_error():
@@ -326,13 +341,16 @@ def test_secrets_hold_the_tokens_and_the_token_type():
         "expires_in": 60, "scope": "a", "user": "u",
     })  # fmt: skip
     secrets = tokens.secrets()
-    assert set(secrets) == {"access_token", "refresh_token", "id_token", "token_type"}
+    assert set(secrets) == {
+        "access_token", "refresh_token", "id_token", "token_type", "token_response",
+    }  # fmt: skip
     assert all(isinstance(v, SecretStr) for v in secrets.values())
     assert {k: v.get_secret_value() for k, v in secrets.items()} == {
         "access_token": "AT",
         "refresh_token": "RT",
         "id_token": "ID",
         "token_type": "Bearer",
+        "token_response": '{"user":"u"}',  # not known to be public: kept encrypted
     }
 
 

@@ -91,7 +91,7 @@ async def test_denied_consent_raises_with_the_reason(connect):
     await completing
     assert info.value.status == "FAILED"
     assert info.value.connected_account_id == req.connected_account_id
-    assert info.value.reason == "the user denied the request"
+    assert info.value.reason == '"the user denied the request"'  # quoted: the provider's words
     assert "the user denied the request" in str(info.value)
     # By id too: the account itself ended FAILED.
     with pytest.raises(ConnectionFailedError, match="denied"):

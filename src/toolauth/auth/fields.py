@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from .._exceptions import ValidationError
+from .._validation import check_no_control_characters
 from ..catalog import ApiKeySchemeSpec, CredentialField
 
 __all__ = ["split_fields"]
@@ -39,6 +40,8 @@ def split_fields(
             continue
         if not isinstance(raw, str):
             raise ValidationError(f"{field.label} must be text.", field=name)
+        # Every value ends up in a header, a URL or a Basic pair: CR/LF/NUL would split them.
+        check_no_control_characters(raw, field=name, what=field.label)
         if field.pattern and not re.fullmatch(field.pattern, raw):
             raise ValidationError(_format_error(field, len(raw)), field=name)
         if field.secret:

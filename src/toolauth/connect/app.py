@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 from starlette.types import Message
 
-from .._exceptions import ToolAuthError
+from .._exceptions import ConfigurationError, ToolAuthError
 from .logs import redact_path
 from .pages import STYLESHEET, render_form, render_page
 from .steps import (
@@ -173,6 +173,15 @@ def create_connect_app(client: AsyncToolAuth, verify_user: VerifyUser | None = N
     async def on_error(request: Request, exc: Exception) -> Response:
         # The traceback, never the request's secrets (link ids and queries redacted).
         log.error("connect app error on %s", redact_path(request.url.path), exc_info=exc)
+        if isinstance(exc, ConfigurationError):
+            # A catalog value that cannot be used (a template that does not render): asking
+            # again will not help, so no 500; the user is told who can fix it.
+            page = Page(
+                409, "Not configured",
+                f"This connection is not set up correctly on this app: {exc.message} Ask the "
+                "app's operator to fix it; nothing was saved.", error="not_configured",
+            )  # fmt: skip
+            return respond(page, request)
         message = exc.message if isinstance(exc, ToolAuthError) else "Something went wrong."
         page = Page(500, "Something went wrong", f"{message} Nothing was saved; try again.")
         return respond(page, request)

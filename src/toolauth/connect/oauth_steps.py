@@ -7,22 +7,25 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
-from typing import Any
 
 from pydantic import SecretStr
 
-from .._exceptions import ConflictError, OAuthError, ToolAuthError
+from .._exceptions import ConfigurationError, ConflictError, OAuthError, ToolAuthError
 from .._models import AuthConfig, ConnectionLink, utcnow
 from ..catalog import OAuth2SchemeSpec, ToolkitDefinition
 from ..catalog.templates import render
 from ..oauth.authorize import authorization_url, hash_state, new_code_verifier, new_state
 from ..oauth.calls import exchange_code
 from ..oauth.client_app import oauth_app
+from ..oauth.tokens import provider_error_code, quote_provider_text
 from .links import LinkSteps
 from .steps import Cookie, Page, Redirect, Step, same_text, state_cookie_name
 
 __all__ = ["OAuthSteps"]
+
+log = logging.getLogger("toolauth.connect")
 
 # Errors at the token endpoint, or in the authorization response, that mean "the provider is
 # not answering properly right now": the link stays open for another try (RFC 6749 §4.1.2.1).
@@ -44,8 +47,10 @@ class OAuthSteps:
     ) -> Step:
         try:
             client_id = oauth_app(config, self._links.settings).client_id
+            variables = self._links.variables()
+            authorize_at = render(spec.authorization_url, variables, what="authorization_url")
         except ToolAuthError as exc:
-            return Page(500, "Not configured", exc.message, error="not_configured")
+            return _not_configured(definition, exc)
         # One state (and PKCE verifier) per link attempt, reused however often the link is
         # opened: a chat app's link preview fetching it must not break the user's own tab.
         # The callback spends it (RFC 6749 §10.12); a retry after an outage makes a new one.
@@ -73,9 +78,8 @@ class OAuthSteps:
                 if isinstance(fresh, Page):  # the other one won; use its state
                     return fresh
                 return await self.begin(fresh, config, definition, spec)
-        variables = self._links.variables()
         url = authorization_url(
-            render(spec.authorization_url, variables, what="authorization_url"),
+            authorize_at,
             client_id=client_id, redirect_uri=self._links.redirect_uri, scopes=config.scopes,
             scope_separator=spec.scope_separator, state=state, code_verifier=verifier,
             extra=spec.authorization_params,
@@ -125,8 +129,13 @@ class OAuthSteps:
             (link,) = await store.save(link.model_copy(update={"state_hash": None}))
         except ConflictError:
             return self._links.used_page()
-        variables = self._links.variables()
-        issuer = render(spec.issuer, variables, what="issuer") if spec.issuer else None
+        try:
+            variables = self._links.variables()
+            issuer = render(spec.issuer, variables, what="issuer") if spec.issuer else None
+            token_url = render(spec.token_url, variables, what="token_url")
+            app = oauth_app(config, self._links.settings)
+        except ConfigurationError as exc:
+            return _not_configured(definition, exc)
         if (
             "iss" in params
             and issuer is not None
@@ -137,20 +146,22 @@ class OAuthSteps:
                 link, "issuer_mismatch", "The response came from another server."
             )
         if "error" in params:
-            description = params.get("error_description") or None
-            if params["error"] in _TRANSIENT:
-                return self._unavailable(link, definition, description or params["error"])
-            return await self._links.fail(
-                link, params["error"][:100], description and description[:300]
+            # RFC 6749 §4.1.2.1, from the browser: anyone's text. Codes that are not codes
+            # become invalid_request, descriptions are quoted, cleaned and cut.
+            error = provider_error_code(
+                params["error"], secrets=(state,), fallback="invalid_request"
             )
+            description = quote_provider_text(params.get("error_description"), secrets=(state,))
+            if error in _TRANSIENT:
+                return self._unavailable(link, definition, description or error)
+            return await self._links.fail(link, error, description)
         code = params.get("code")
         if not code:
             return await self._links.fail(link, "invalid_request", "The provider sent no code.")
-        app = oauth_app(config, self._links.settings)
         verifier = link.secrets.get("code_verifier")
         try:
             tokens = await exchange_code(
-                self._links.http, render(spec.token_url, self._links.variables(), what="token_url"),
+                self._links.http, token_url, deadline=self._links.settings.call_deadline,
                 code=code, redirect_uri=link.redirect_uri or self._links.redirect_uri,
                 code_verifier=verifier.get_secret_value() if verifier else None,
                 client_id=app.client_id, client_secret=app.client_secret,
@@ -162,7 +173,9 @@ class OAuthSteps:
             return await self._links.fail(link, exc.error, exc.description)
         now = utcnow()
         return await self._links.complete(
-            link, account, credentials=tokens.secrets(), data=_plain_extra(tokens.extra),
+            # Only allow-listed ids and names are plain data; the rest of the response is in
+            # the encrypted credentials (toolauth.oauth.tokens.PUBLIC_FIELDS).
+            link, account, credentials=tokens.secrets(), data=dict(tokens.public),
             scopes=tokens.scope if tokens.scope is not None else config.scopes,
             expires_at=tokens.expires_at(now),
         )  # fmt: skip
@@ -170,7 +183,8 @@ class OAuthSteps:
     def _unavailable(
         self, link: ConnectionLink, definition: ToolkitDefinition, reason: str
     ) -> Page:
-        """The provider failed for now: nothing saved, the link stays open for a retry."""
+        """The provider failed for now: nothing saved, the link stays open for a retry.
+        ``reason`` is ours, or the provider's text already quoted and cleaned."""
         return Page(
             502, f"{definition.name} is not answering",
             f"{definition.name} did not complete the sign-in ({reason[:300]}). "
@@ -181,14 +195,13 @@ class OAuthSteps:
     # GET and POST /link/{id} for key schemes --------------------------------------------
 
 
-def _plain_extra(extra: Mapping[str, Any]) -> dict[str, Any]:
-    """Non-secret, JSON-friendly values from a token response worth keeping (ids, names)."""
-    kept: dict[str, Any] = {}
-    for key, value in extra.items():
-        if isinstance(value, (str, int, float, bool)) and len(str(value)) <= 200:
-            kept[key] = value
-        elif isinstance(value, dict):
-            for inner, v in value.items():
-                if inner in ("id", "name") and isinstance(v, (str, int)):
-                    kept[f"{key}_{inner}"] = v
-    return kept
+def _not_configured(definition: ToolkitDefinition, exc: ToolAuthError) -> Page:
+    """The toolkit cannot be used as configured (no OAuth app, a catalog URL that does not
+    render): the operator's problem, logged with its traceback; the user gets a plain page
+    (409, not a 500: retrying will not help until the configuration changes)."""
+    log.error("%s links cannot start: %s", definition.slug, exc.message, exc_info=exc)
+    return Page(
+        409, "Not configured",
+        f"{definition.name} connections are not set up correctly on this app: {exc.message} "
+        "Ask the app's operator to fix it; nothing was saved.", error="not_configured",
+    )  # fmt: skip

@@ -3,19 +3,37 @@
 - RFC 8414, OAuth 2.0 Authorization Server Metadata:
   https://datatracker.ietf.org/doc/html/rfc8414
 - OpenID Connect Discovery 1.0: https://openid.net/specs/openid-connect-discovery-1_0.html
+- RFC 9700 §4.4 (mix-up) and §4.11 (open redirection): the metadata decides where users and
+  client secrets are sent, so it is checked as hostile input.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .._exceptions import ConfigurationError
+from .._exceptions import ConfigurationError, ValidationError
+from .._validation import check_server_url
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["fetch_metadata", "metadata_urls"]
+__all__ = ["ENDPOINTS", "LISTS", "check_metadata", "fetch_metadata", "metadata_urls"]
+
+ENDPOINTS = {
+    "authorization_endpoint": True,  # required (RFC 8414 §2, for the code grant)
+    "token_endpoint": True,
+    "revocation_endpoint": False,
+    "userinfo_endpoint": False,
+}
+LISTS = (
+    "scopes_supported",
+    "token_endpoint_auth_methods_supported",
+    "code_challenge_methods_supported",
+    "grant_types_supported",
+)
 
 
 def metadata_urls(issuer: str) -> list[str]:
@@ -35,33 +53,96 @@ def metadata_urls(issuer: str) -> list[str]:
     return [rfc8414, oidc]
 
 
-async def fetch_metadata(http: httpx.AsyncClient, issuer: str) -> dict[str, Any]:
-    """``issuer``'s metadata, checked to name that issuer and its two endpoints
-    (`RFC 8414, Section 3 <https://datatracker.ietf.org/doc/html/rfc8414#section-3>`_)."""
+def check_issuer(issuer: object) -> str:
+    """An issuer identifier: an https URL (http on loopback) without query or fragment
+    (RFC 8414 §2)."""
+    return check_server_url(issuer, field="issuer", query=False)
+
+
+def check_metadata(
+    metadata: object, *, issuer: str, url: str, allowed_hosts: Iterable[str] = ()
+) -> dict[str, Any]:
+    """``metadata`` (parsed JSON from ``url``) if it is an object naming ``issuer`` whose
+    endpoints are https URLs (http on loopback) on the issuer's host or one of
+    ``allowed_hosts``, and whose lists are lists of strings; a ``ValidationError`` saying what
+    is wrong otherwise."""
+    if not isinstance(metadata, dict):
+        raise ValidationError(
+            f"The metadata at {url} is not a JSON object (RFC 8414 §3.2).", field="issuer"
+        )
+    named = metadata.get("issuer")
+    # RFC 8414 §3.3: the issuer in the metadata must be the one we asked for.
+    if not isinstance(named, str) or named.rstrip("/") != issuer.rstrip("/"):
+        shown = repr(named[:200]) if isinstance(named, str) else type(named).__name__
+        raise ValidationError(
+            f"The metadata at {url} names issuer {shown}, not {issuer!r}; refusing it "
+            "(RFC 8414 §3.3).",
+            field="issuer",
+        )
+    host = urlsplit(issuer).hostname or ""
+    hosts = {host, *allowed_hosts}
+    for name, required in ENDPOINTS.items():
+        value = metadata.get(name)
+        if value is None and not required:
+            continue
+        if value is None or value == "":
+            raise ValidationError(f"The metadata at {url} has no {name}.", field=name)
+        check_server_url(value, field=f"{name} (in the metadata at {url})", hosts=hosts)
+    for name in LISTS:
+        value = metadata.get(name)
+        if value is not None and (
+            not isinstance(value, list) or not all(isinstance(v, str) for v in value)
+        ):
+            raise ValidationError(
+                f"{name} in the metadata at {url} must be a list of strings.", field=name
+            )
+    return metadata
+
+
+async def fetch_metadata(
+    http: httpx.AsyncClient,
+    issuer: str,
+    *,
+    allowed_hosts: Iterable[str] = (),
+    deadline: float | None = None,
+) -> dict[str, Any]:
+    """``issuer``'s metadata, checked (:func:`check_metadata`,
+    `RFC 8414, Section 3 <https://datatracker.ietf.org/doc/html/rfc8414#section-3>`_).
+
+    Each request has the overall deadline and the size cap of every call to an authorization
+    server (:mod:`toolauth.oauth.calls`). An issuer that cannot be reached or publishes no
+    metadata is a ``ConfigurationError``; metadata that is malformed or breaks the rules above
+    is a ``ValidationError``.
+    """
     import httpx  # loaded on first use: `import toolauth` stays light
 
-    metadata: dict[str, Any] | None = None
+    from .calls import MAX_RESPONSE_BYTES, AnswerTooLarge, call_deadline, provider_request
+
+    issuer = check_issuer(issuer)
     tried = []
     for url in metadata_urls(issuer):
         tried.append(url)
         try:
-            response = await http.get(url, headers={"Accept": "application/json"})
+            answer = await provider_request(
+                http, "GET", url, headers={"Accept": "application/json"}, deadline=deadline
+            )
+        except TimeoutError:
+            raise ConfigurationError(
+                f"{url} did not answer within {call_deadline(http, deadline):g} s."
+            ) from None
         except httpx.HTTPError as exc:
             raise ConfigurationError(f"Cannot reach {url}: {exc.__class__.__name__}") from exc
-        if response.status_code == 200:
-            metadata = response.json()
-            break
-    if metadata is None:
-        raise ConfigurationError(
-            f"No OAuth metadata for issuer {issuer!r}; tried {', '.join(tried)}."
-        )
-    # RFC 8414 §3.3: the issuer in the metadata must be the one we asked for.
-    if str(metadata.get("issuer", "")).rstrip("/") != issuer.rstrip("/"):
-        raise ConfigurationError(
-            f"The metadata at {url} names issuer {metadata.get('issuer')!r}, not {issuer!r}; "
-            "refusing it (RFC 8414 §3.3)."
-        )
-    for field in ("authorization_endpoint", "token_endpoint"):
-        if not metadata.get(field):
-            raise ConfigurationError(f"The metadata at {url} has no {field}.")
-    return metadata
+        except AnswerTooLarge:
+            raise ValidationError(
+                f"The metadata at {url} is larger than {MAX_RESPONSE_BYTES} bytes; it was not "
+                "read.",
+                field="issuer",
+            ) from None
+        if answer.status_code != 200:
+            continue
+        try:
+            metadata = json.loads(answer.text)
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to read
+            raise ValidationError(f"The metadata at {url} is not JSON.", field="issuer") from None
+        return check_metadata(metadata, issuer=issuer, url=url, allowed_hosts=allowed_hosts)
+    raise ConfigurationError(f"No OAuth metadata for issuer {issuer!r}; tried {', '.join(tried)}.")

@@ -11,10 +11,12 @@ import base64
 import json
 import logging
 import math
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, quote_plus
 
 from pydantic import SecretStr
 
@@ -22,14 +24,123 @@ from .._exceptions import OAuthError
 
 log = logging.getLogger("toolauth.oauth")
 
-__all__ = ["TokenSet", "client_auth", "parse_token_response"]
+__all__ = [
+    "PUBLIC_FIELDS",
+    "TOKEN_RESPONSE_KEY",
+    "TokenSet",
+    "client_auth",
+    "parse_token_response",
+    "provider_error_code",
+    "quote_provider_text",
+]
 
 _SECRET_KEYS = frozenset({"access_token", "refresh_token", "id_token"})
+_TYPED_KEYS = frozenset({"token_type", "expires_in", "scope"})
+
+# A token response is the provider's to fill: every field not known to be public is treated as
+# secret (RFC 6749 §5.1 lets providers add any parameter; Slack puts a bot token next to the
+# user's, Notion the owner's profile). Only these dotted paths, from the top of the response,
+# are kept in an account's plain ``data`` ("team.id" becomes ``data["team_id"]``), and only
+# when the value is a short plain string, number or boolean. ``token_type``, ``expires_in`` and
+# ``scope`` have typed homes (credentials, ``expires_at``, ``scopes``). Everything else is
+# kept, as one JSON object, in the encrypted credentials under ``TOKEN_RESPONSE_KEY``.
+PUBLIC_FIELDS: tuple[str, ...] = (
+    "user_id",  # many providers: the resource owner's id
+    "account_id",  # Dropbox, Atlassian
+    "app_id",  # Slack
+    "bot_id",  # Notion
+    "bot_user_id",  # Slack
+    "workspace_id",  # Notion
+    "workspace_name",  # Notion
+    "team.id",  # Slack
+    "team.name",  # Slack
+    "enterprise.id",  # Slack Enterprise Grid
+    "enterprise.name",  # Slack Enterprise Grid
+    "authed_user.id",  # Slack (the user's part of an OAuth v2 response)
+)
+TOKEN_RESPONSE_KEY = "token_response"
+_MAX_PUBLIC_TEXT = 200
+_MAX_QUOTED = 198  # 200 with the quotes
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Invisible format characters that reorder or hide text (bidi overrides, zero-width joiners):
+# nothing of a provider's text that a reader cannot see.
+_FORMAT = re.compile(r"[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+_TAG = re.compile(r"<[^>]*>?")
+_MARKUP = re.compile(r"[<>`\[\]{}\\*]")
+_REDACTED = "\ue000"  # stands for a removed secret until the text is clean
+_GRAM = 10  # an echoed piece of a secret this long or longer is removed
+_ERROR_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _secret_forms(secrets: Iterable[str]) -> list[str]:
+    """Each secret as it may come back: raw and URL-encoded (as in a form body)."""
+    forms: set[str] = set()
+    for secret in secrets:
+        if not secret:
+            continue
+        forms |= {secret, quote(secret, safe=""), quote_plus(secret)}
+    return sorted((f for f in forms if len(f) >= 4), key=len, reverse=True)
+
+
+def _redact(text: str, secrets: Iterable[str], mark: str = "[redacted]") -> str:
+    forms = _secret_forms(secrets)
+    for form in forms:
+        text = text.replace(form, mark)
+    # A provider may echo part of a secret (truncated, or cut by its own quoting): every run of
+    # the text that shares _GRAM or more characters with one of them goes too.
+    grams = {f[i : i + _GRAM] for f in forms for i in range(len(f) - _GRAM + 1)}
+    if not grams:
+        return text
+    hidden = [False] * len(text)
+    for i in range(len(text) - _GRAM + 1):
+        if text[i : i + _GRAM] in grams:
+            hidden[i : i + _GRAM] = [True] * _GRAM
+    if not any(hidden):
+        return text
+    out: list[str] = []
+    for i, char in enumerate(text):
+        if not hidden[i]:
+            out.append(char)
+        elif i == 0 or not hidden[i - 1]:
+            out.append(mark)
+    return "".join(out)
+
+
+def quote_provider_text(text: object, *, secrets: Iterable[str] = ()) -> str | None:
+    """A provider's free text (``error_description``, RFC 6749 §5.2 / §4.1.2.1) made fit to show
+    a user or a model: any of ``secrets`` removed, no control or invisible characters, no
+    markup, at most 200 characters with the double quotes around it (so it reads as the
+    provider's words, never as ours). None when nothing is left."""
+    if text is None or isinstance(text, (dict, list)):
+        return None
+    clean = _FORMAT.sub("", str(text)[:4096]).replace(_REDACTED, "")
+    clean = _redact(_CONTROL.sub(" ", clean), secrets, _REDACTED)
+    clean = _TAG.sub(" ", clean)
+    clean = _MARKUP.sub(" ", clean).replace('"', "'")
+    clean = " ".join(clean.split()).replace(_REDACTED, "[redacted]")
+    if not clean:
+        return None
+    if len(clean) > _MAX_QUOTED:
+        clean = clean[: _MAX_QUOTED - 1].rstrip() + "…"
+    return f'"{clean}"'
+
+
+def provider_error_code(
+    code: object, *, secrets: Iterable[str] = (), fallback: str = "invalid_response"
+) -> str:
+    """A provider's ``error`` code (RFC 6749 §5.2: a short ASCII token such as
+    ``invalid_grant``), or ``fallback`` when it is anything else or carries a secret."""
+    text = str(code) if isinstance(code, (str, int)) else ""
+    if not _ERROR_CODE.match(text) or _redact(text, secrets) != text:
+        return fallback
+    return text
 
 
 @dataclass(frozen=True)
 class TokenSet:
-    """What a token endpoint granted. Secrets are ``SecretStr``; ``extra`` holds the rest."""
+    """What a token endpoint granted. Secrets are ``SecretStr`` (never in a ``repr``):
+    ``public`` holds the allow-listed ids and names (:data:`PUBLIC_FIELDS`), ``private`` every
+    other field of the response as one JSON object."""
 
     access_token: SecretStr
     token_type: str = "Bearer"
@@ -37,7 +148,8 @@ class TokenSet:
     id_token: SecretStr | None = None
     expires_in: float | None = None
     scope: tuple[str, ...] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    public: dict[str, str | int | bool] = field(default_factory=dict)
+    private: SecretStr | None = None
 
     def expires_at(self, now: datetime) -> datetime | None:
         return now + timedelta(seconds=self.expires_in) if self.expires_in is not None else None
@@ -48,6 +160,8 @@ class TokenSet:
             found["refresh_token"] = self.refresh_token
         if self.id_token is not None:
             found["id_token"] = self.id_token
+        if self.private is not None:
+            found[TOKEN_RESPONSE_KEY] = self.private
         return found
 
 
@@ -70,7 +184,7 @@ def _body(content_type: str, text: str) -> dict[str, Any]:
     if "json" in content_type or text.lstrip().startswith("{"):
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to read
             raise OAuthError(
                 "invalid_response", "The token endpoint answered with malformed JSON."
             ) from None
@@ -100,21 +214,66 @@ def _lifetime(raw: object) -> float | None:
     return seconds
 
 
+def _public_fields(data: dict[str, Any]) -> tuple[dict[str, str | int | bool], set[str]]:
+    """The allow-listed values of a response (flattened: ``team.id`` -> ``team_id``), and the
+    dotted paths they came from."""
+    found: dict[str, str | int | bool] = {}
+    taken: set[str] = set()
+    for path in PUBLIC_FIELDS:
+        value: Any = data
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, str):
+            if not value or len(value) > _MAX_PUBLIC_TEXT or _CONTROL.search(value):
+                continue  # odd: kept with the secrets instead
+        elif not isinstance(value, (int, bool)) or isinstance(value, float):
+            continue
+        found[path.replace(".", "_")] = value
+        taken.add(path)
+    return found, taken
+
+
+def _without(data: dict[str, Any], paths: set[str], prefix: str = "") -> dict[str, Any]:
+    """``data`` less the dotted ``paths`` (and the objects they leave empty)."""
+    kept: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if path in paths:
+            continue
+        if isinstance(value, dict):
+            value = _without(value, paths, f"{path}.")
+            if not value:
+                continue
+        kept[key] = value
+    return kept
+
+
 def parse_token_response(
-    status: int, content_type: str, text: str, *, token_path: str | None = None
+    status: int,
+    content_type: str,
+    text: str,
+    *,
+    token_path: str | None = None,
+    secrets: Iterable[str] = (),
 ) -> TokenSet:
     """A ``TokenSet`` from a token endpoint's answer, or an ``OAuthError`` with the §5.2 code.
 
-    Error descriptions come from the provider and never contain our secrets; a body that is
-    not understood is never echoed (it might hold a token).
+    The provider is not trusted: its ``error`` code must look like one, its
+    ``error_description`` is quoted, cleaned and cut (:func:`quote_provider_text`) with any of
+    ``secrets`` (what we sent: client secret, code, verifier, refresh token) removed, and a
+    body that is not understood is never echoed (it might hold a token).
     """
+    secrets = tuple(secrets)
     data = _body(content_type, text)
     if "error" in data:
-        description = data.get("error_description")
-        raise OAuthError(str(data["error"])[:100], str(description)[:300] if description else None)
+        raise OAuthError(
+            provider_error_code(data["error"], secrets=secrets),
+            quote_provider_text(data.get("error_description"), secrets=secrets),
+        )
     if status >= 400:
         raise OAuthError("server_error", f"The token endpoint answered HTTP {status}.")
-    scope_source = data
+    whole = data
+    public, taken = _public_fields(whole)
     if token_path:
         for part in token_path.split("."):
             nested = data.get(part)
@@ -126,7 +285,7 @@ def parse_token_response(
         raise OAuthError("invalid_response", "The token response has no access_token.")
     token_type = str(data.get("token_type") or "Bearer")
     expires = _lifetime(data.get("expires_in"))
-    raw_scope = data.get("scope", scope_source.get("scope"))
+    raw_scope = data.get("scope", whole.get("scope"))
     scope: tuple[str, ...] | None = None
     if isinstance(raw_scope, str):
         scope = tuple(s for s in raw_scope.replace(",", " ").split() if s)
@@ -134,12 +293,10 @@ def parse_token_response(
         scope = tuple(str(s) for s in raw_scope)
     refresh = data.get("refresh_token")
     id_token = data.get("id_token")
-    extra = {
-        k: v
-        for k, v in data.items()
-        if k not in _SECRET_KEYS and "token" not in k and "secret" not in k
-        and k not in {"token_type", "expires_in", "scope"}
-    }  # fmt: skip
+    # What we read into typed fields leaves the rest; the rest is secret.
+    level = f"{token_path}." if token_path else ""
+    used = taken | {f"{level}{key}" for key in (*_SECRET_KEYS, *_TYPED_KEYS)} | {"scope"}
+    rest = _without(whole, used)
     return TokenSet(
         access_token=SecretStr(access),
         token_type="Bearer" if token_type.lower() == "bearer" else token_type,
@@ -147,5 +304,6 @@ def parse_token_response(
         id_token=SecretStr(id_token) if isinstance(id_token, str) and id_token else None,
         expires_in=expires,
         scope=scope,
-        extra=extra,
+        public=public,
+        private=SecretStr(json.dumps(rest, separators=(",", ":"))) if rest else None,
     )
