@@ -43,6 +43,12 @@ log = logging.getLogger("toolauth.tokens")
 T = TypeVar("T")
 
 
+def _reason(exc: Exception) -> str:
+    """What went wrong, for a log line: toolauth's own messages never hold a secret; of any
+    other exception only its type is shown."""
+    return exc.message if isinstance(exc, ToolAuthError) else type(exc).__name__
+
+
 class TokenManager:
     """Keeps OAuth accounts' access tokens fresh."""
 
@@ -192,8 +198,8 @@ class TokenManager:
                     account_id, type(exc).__name__,
                 )  # fmt: skip
                 continue
-            if not kept:  # someone else holds it now: nothing left to renew
-                log.warning("the refresh lease of %s was taken by another process", account_id)
+            if not kept:  # another process took it, or the account is gone
+                log.warning("this process lost the refresh lease of %s", account_id)
                 return
 
     async def _call_token_endpoint(self, account: ConnectedAccount) -> ConnectedAccount:
@@ -303,10 +309,12 @@ class TokenManager:
 
         try:
             app = oauth_app(await self._auth_config(account.auth_config_id), self._settings)
-            url = render(spec.revocation_url, self._urls.variables, what="revocation")
         except Exception as exc:  # e.g. the managed OAuth app is no longer configured
-            reason = exc.message if isinstance(exc, ToolAuthError) else type(exc).__name__
-            return self._not_revoked(account, f"no OAuth app to revoke with: {reason}")
+            return self._not_revoked(account, f"no OAuth app to revoke with: {_reason(exc)}")
+        try:
+            url = render(spec.revocation_url, self._urls.variables, what="revocation")
+        except Exception as exc:
+            return self._not_revoked(account, f"no revocation URL: {_reason(exc)}")
         refused: list[str] = []
         for hint in tokens:
             token = account.credentials[hint]

@@ -3,7 +3,7 @@ credentials, refreshes OAuth tokens before they expire and once after a 401 (RFC
 
 Credentials go to the toolkit's API only: a request to any other origin (scheme, host and
 port; RFC 6454) is refused before anything is sent, and a redirect the client follows to
-another origin leaves every credential behind (:class:`AccountClient`).
+another origin leaves every credential behind (:func:`guard_client`).
 
 Loaded on first use by :mod:`toolauth.resources.http_clients` (it needs httpx)."""
 
@@ -23,7 +23,7 @@ from ..catalog import CredentialPlacement
 from ..oauth.refresh import TokenManager
 from ..store import Store
 
-__all__ = ["AccountAuth", "AccountClient", "ApiOrigins"]
+__all__ = ["AccountAuth", "ApiOrigins", "guard_client"]
 
 log = logging.getLogger("toolauth.http")
 
@@ -172,66 +172,48 @@ class AccountAuth(httpx.Auth):
             yield request
 
 
-class AccountClient(httpx.AsyncClient):
-    """The ``httpx.AsyncClient`` of one account on its toolkit's API.
-
-    Next to :class:`AccountAuth` (which refuses to sign a request to another origin), it
-    keeps credentials on the API's origins in the two ways httpx would let them out:
+def guard_client(
+    client: httpx.AsyncClient, origins: ApiOrigins, placements: tuple[CredentialPlacement, ...]
+) -> httpx.AsyncClient:
+    """Keep ``client``'s credentials on the API's origins in the two ways httpx would let
+    them out, next to :class:`AccountAuth` (which refuses to sign a request elsewhere). The
+    client stays httpx's own type.
 
     - ``//host/path`` (a network-path reference, RFC 3986 §4.2): httpx would keep the path on
       the base URL and silently drop the host; it is checked as the URL it names instead.
     - Redirects (``follow_redirects=True``): httpx sends each hop without running the auth
-      flow again and carries every header but ``Authorization`` across origins (an API key
-      header would go along). A request hook drops every credential placement (headers,
-      query parameters, Basic auth) from any request leaving for another origin.
+      flow again, and carries every header but ``Authorization`` across origins (an API key
+      header would go along). A request hook, run last, drops every credential placement
+      (headers, query parameters, Basic auth) from any request leaving for another origin.
     """
+    headers = {"authorization"} | {
+        p.name.lower() for p in placements if p.in_ == "header" and p.name
+    }  # fmt: skip
+    params = tuple(p.name for p in placements if p.in_ == "query" and p.name)
 
-    def __init__(
-        self,
-        *,
-        auth: AccountAuth,
-        placements: tuple[CredentialPlacement, ...],
-        event_hooks: dict[str, list[Callable[..., Any]]] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self._origins = auth.origins
-        self._headers_to_strip = {"authorization"} | {
-            p.name.lower() for p in placements if p.in_ == "header" and p.name
-        }
-        self._params_to_strip = tuple(p.name for p in placements if p.in_ == "query" and p.name)
-        super().__init__(auth=auth, event_hooks=event_hooks, **kwargs)
-        self.event_hooks = self._event_hooks  # httpx's __init__ bypasses the setter below
-
-    @property
-    def event_hooks(self) -> dict[str, list[Callable[..., Any]]]:
-        return self._event_hooks
-
-    @event_hooks.setter
-    def event_hooks(self, event_hooks: dict[str, list[Callable[..., Any]]]) -> None:
-        # The credential guard stays, and runs last, whatever hooks are set.
-        requests = [h for h in event_hooks.get("request", []) if h != self._strip_elsewhere]
-        self._event_hooks = {
-            "request": [*requests, self._strip_elsewhere],
-            "response": list(event_hooks.get("response", [])),
-        }
-
-    def build_request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Request:
-        given = httpx.URL(url)
-        if given.host and not given.scheme:  # "//evil.example/x"
-            given = given.copy_with(scheme=self.base_url.scheme)
-            self._origins.check(given)
-            url = given
-        return super().build_request(method, url, **kwargs)
-
-    async def _strip_elsewhere(self, request: httpx.Request) -> None:
-        if self._origins.allows(request.url):
+    async def strip_elsewhere(request: httpx.Request) -> None:
+        if origins.allows(request.url):
             return
-        for name in self._headers_to_strip:
+        for name in headers:
             request.headers.pop(name, None)  # case-insensitive, every value of the name
-        for name in self._params_to_strip:
+        for name in params:
             if name in request.url.params:
                 request.url = request.url.copy_remove_param(name)
         log.info(
             "%s: no credentials on the request to %s (not %s's API origin)",
-            self._origins.toolkit, _show(origin_of(request.url)), self._origins.toolkit,
+            origins.toolkit, _show(origin_of(request.url)), origins.toolkit,
         )  # fmt: skip
+
+    build_request = client.build_request
+
+    def build_checked(method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Request:
+        given = httpx.URL(url)
+        if given.host and not given.scheme:  # "//evil.example/x"
+            url = given.copy_with(scheme=client.base_url.scheme)
+            origins.check(url)
+        return build_request(method, url, **kwargs)
+
+    # On this instance only: request() and stream() call self.build_request.
+    client.build_request = build_checked  # type: ignore[method-assign]
+    client.event_hooks["request"].append(strip_elsewhere)
+    return client

@@ -56,7 +56,7 @@ class AccountClients:
         goes without credentials."""
         import httpx  # loaded on first use: `import toolauth` stays light
 
-        from .account_auth import AccountAuth, AccountClient, ApiOrigins  # need httpx too
+        from .account_auth import AccountAuth, ApiOrigins, guard_client  # need httpx too
 
         if not account.is_active:
             raise ConnectionRequiredError(account.toolkit, account.id, account.status.value)
@@ -79,14 +79,14 @@ class AccountClients:
             seed=(account, generation),
         )  # fmt: skip
         timeout = self._settings.api_timeout
-        return AccountClient(
+        client = httpx.AsyncClient(
             base_url=base_url,
             auth=auth,
-            placements=placements,
             headers={"User-Agent": "toolauth", **definition.default_headers},
             timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
             **kwargs,
         )
+        return guard_client(client, origins, placements)
 
     async def _placements_of(
         self, account: ConnectedAccount, definition: ToolkitDefinition
