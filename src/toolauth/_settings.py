@@ -12,7 +12,8 @@
 | ``TOOLAUTH_HTTP_TIMEOUT`` | ``10`` s for each phase of a call to a provider (token, revoke…) |
 | ``TOOLAUTH_HTTP_DEADLINE`` | ``3 x TOOLAUTH_HTTP_TIMEOUT``: the whole of one call to a provider |
 | ``TOOLAUTH_API_TIMEOUT`` | ``30`` seconds for tool calls to toolkit APIs |
-| ``TOOLAUTH_REFRESH_LEASE`` | ``30`` seconds one process may hold an account's refresh |
+| ``TOOLAUTH_REFRESH_LEASE`` | ``30`` s one process may hold a refresh (renewed every third) |
+| ``TOOLAUTH_REFRESH_LEASE_POLL`` | ``1`` s between looks at another process's refresh |
 | ``TOOLAUTH_REFRESH_RETRY_DELAYS`` | ``0.2,0.5,1`` s between retries while a provider is down |
 | ``TOOLAUTH_WATCH_INTERVAL`` | ``0.01`` seconds between SQLite change checks while someone waits |
 | ``TOOLAUTH_SQLITE_BUSY_TIMEOUT`` | ``10`` seconds a SQLite write waits for the lock |
@@ -112,6 +113,7 @@ class Settings:
     http_deadline: float | None = None
     api_timeout: float = 30.0
     refresh_lease: float = 30.0
+    refresh_lease_poll: float = 1.0
     refresh_retry_delays: tuple[float, ...] = (0.2, 0.5, 1.0)
     watch_interval: float = 0.01
     sqlite_busy_timeout: float = 10.0
@@ -140,6 +142,7 @@ class Settings:
             http_deadline=_float(env, "TOOLAUTH_HTTP_DEADLINE", 0.0) or None,
             api_timeout=_float(env, "TOOLAUTH_API_TIMEOUT", 30.0),
             refresh_lease=_float(env, "TOOLAUTH_REFRESH_LEASE", 30.0),
+            refresh_lease_poll=_float(env, "TOOLAUTH_REFRESH_LEASE_POLL", 1.0),
             refresh_retry_delays=_floats(env, "TOOLAUTH_REFRESH_RETRY_DELAYS", (0.2, 0.5, 1.0)),
             watch_interval=_float(env, "TOOLAUTH_WATCH_INTERVAL", 0.01),
             sqlite_busy_timeout=_float(env, "TOOLAUTH_SQLITE_BUSY_TIMEOUT", 10.0),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -189,6 +190,35 @@ _SPEC_OF: dict[AuthScheme, type[_Strict]] = {
 }
 
 
+def _origin(value: str) -> str:
+    """``value`` as a normalised origin (``scheme://host[:port]``, lowercase, no default port),
+    or a ``ValueError`` saying what an origin is."""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if (
+        parts is None
+        or parts.scheme.lower() not in ("http", "https")
+        or not parts.hostname
+        or "@" in parts.netloc
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or "{" in value
+    ):
+        raise ValueError(
+            f"{value!r} is not an origin: write scheme, host and optional port only, "
+            "e.g. 'https://uploads.example.com' or 'http://127.0.0.1:8080'"
+        )
+    scheme, host = parts.scheme.lower(), parts.hostname.lower()
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    default = 443 if scheme == "https" else 80
+    return f"{scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
+
+
 class ToolkitDefinition(_Strict):
     """One app tools act on, and how it authenticates."""
 
@@ -199,6 +229,12 @@ class ToolkitDefinition(_Strict):
     docs_url: HttpUrl | None = None
     logo_url: str | None = None
     api_base_url: str
+    api_origins: tuple[str, ...] = Field(
+        default=(),
+        description="More origins of the toolkit's API than api_base_url's (an uploads host, "
+        "a regional endpoint): 'https://uploads.example.com'. An account's HTTP client sends "
+        "credentials to these and to api_base_url's origin only.",
+    )
     default_headers: dict[str, str] = Field(default_factory=dict)
     auth_schemes: dict[AuthScheme, SchemeSpec] = Field(min_length=1)
 
@@ -208,6 +244,11 @@ class ToolkitDefinition(_Strict):
         if not _SLUG.match(value):
             raise ValueError("a slug is 2-48 characters: lowercase letters, digits, underscores")
         return value
+
+    @field_validator("api_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_origin(origin) for origin in value)
 
     @model_validator(mode="after")
     def _spec_fits_scheme(self) -> ToolkitDefinition:

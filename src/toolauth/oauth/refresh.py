@@ -3,8 +3,9 @@
 One refresh per account at a time: an in-process lock per account, then a lease row in the
 store that other processes respect. The winner re-reads the account after taking the lease
 (another process may have refreshed already), calls the token endpoint, and writes the new
-access token and any rotated refresh token in one transaction. Rotating refresh tokens are
-therefore never spent twice.
+access token and any rotated refresh token in one transaction. While it does, a heartbeat
+renews the lease every third of its length, so a provider slower than the lease does not let
+another process in. Rotating refresh tokens are therefore never spent twice.
 """
 
 from __future__ import annotations
@@ -15,11 +16,16 @@ import secrets
 import weakref
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
-from .._exceptions import ConnectionRequiredError, NotFoundError, TokenRefreshError
+from .._exceptions import (
+    ConnectionRequiredError,
+    NotFoundError,
+    TokenRefreshError,
+    ToolAuthError,
+)
 from .._http import HttpPool
 from .._models import AuthConfig, ConnectedAccount, ConnectionStatus, utcnow
 from .._settings import ConnectUrls, Settings
@@ -34,6 +40,13 @@ if TYPE_CHECKING:
 __all__ = ["TokenManager"]
 
 log = logging.getLogger("toolauth.tokens")
+T = TypeVar("T")
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong, for a log line: toolauth's own messages never hold a secret; of any
+    other exception only its type is shown."""
+    return exc.message if isinstance(exc, ToolAuthError) else type(exc).__name__
 
 
 class TokenManager:
@@ -133,7 +146,7 @@ class TokenManager:
                 while not await store.try_refresh_lease(seen.id, self._owner, lease):
                     # Another process is refreshing: its write rings the bell. A holder that
                     # died lets its lease lapse, so look again now and then.
-                    with anyio.move_on_after(1.0):
+                    with anyio.move_on_after(self._settings.refresh_lease_poll):
                         await bell.wait()
                     current = await self._reread(seen.id)
                     if self._done(seen, current, force):
@@ -150,9 +163,44 @@ class TokenManager:
             if self._done(seen, current, force):
                 return current
             self._check_active(current)
-            return await self._call_token_endpoint(current)
+            return await self._holding_lease(seen.id, lambda: self._call_token_endpoint(current))
         finally:
             await store.release_refresh_lease(seen.id, self._owner)
+
+    async def _holding_lease(self, account_id: str, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()``, while a heartbeat renews this process's refresh lease every third of
+        its length: a token endpoint slower than the lease (or retries that outlast it) does
+        not let another process take the lease and spend the same refresh token."""
+        done: list[T] = []
+        failed: list[Exception] = []
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._heartbeat, account_id)
+            try:
+                done.append(await call())
+            except Exception as exc:  # raised below, outside the task group's ExceptionGroup
+                failed.append(exc)
+            finally:
+                group.cancel_scope.cancel()
+        if failed:
+            raise failed[0]
+        return done[0]
+
+    async def _heartbeat(self, account_id: str) -> None:
+        store = await self._store()
+        lease = self._settings.refresh_lease
+        while True:
+            await anyio.sleep(lease / 3)
+            try:
+                kept = await store.try_refresh_lease(account_id, self._owner, lease)
+            except Exception as exc:  # e.g. the database busy for a moment: try the next beat
+                log.warning(
+                    "could not renew the refresh lease of %s (%s); trying again",
+                    account_id, type(exc).__name__,
+                )  # fmt: skip
+                continue
+            if not kept:  # another process took it, or the account is gone
+                log.warning("this process lost the refresh lease of %s", account_id)
+                return
 
     async def _call_token_endpoint(self, account: ConnectedAccount) -> ConnectedAccount:
         spec = self._spec(account)
@@ -247,25 +295,51 @@ class TokenManager:
     async def revoke(self, account: ConnectedAccount) -> bool:
         """Revoke the account's tokens at the provider (RFC 7009), when it has an endpoint.
 
-        Best effort: a provider that is down does not stop a delete.
+        Best effort: a provider that is down does not stop a delete. A revocation that fails
+        or cannot be made is logged as a WARNING with the account id and the reason (the
+        tokens then stay valid at the provider until they expire).
         """
         spec = self._spec(account)
-        if spec is None or spec.revocation_url is None or not account.credentials:
-            return False
+        tokens = [h for h in ("refresh_token", "access_token") if h in account.credentials]
+        if spec is None or not tokens:
+            return False  # no OAuth tokens: nothing to revoke
+        if spec.revocation_url is None:
+            return self._not_revoked(account, f"{account.toolkit} has no revocation endpoint")
         from .calls import revoke_token  # needs httpx: loaded on the first revocation
 
         try:
             app = oauth_app(await self._auth_config(account.auth_config_id), self._settings)
-        except Exception:
-            return False
-        url = render(spec.revocation_url, self._urls.variables, what="revocation")
-        revoked = False
-        for hint in ("refresh_token", "access_token"):
-            token = account.credentials.get(hint)
-            if token is not None:
-                revoked |= await revoke_token(
-                    self._http.client, url, token=token.get_secret_value(), token_type_hint=hint,
-                    client_id=app.client_id, client_secret=app.client_secret,
-                    auth_method=spec.token_endpoint_auth_method,
-                )  # fmt: skip
-        return revoked
+        except Exception as exc:  # e.g. the managed OAuth app is no longer configured
+            return self._not_revoked(account, f"no OAuth app to revoke with: {_reason(exc)}")
+        try:
+            url = render(spec.revocation_url, self._urls.variables, what="revocation")
+        except Exception as exc:
+            return self._not_revoked(account, f"no revocation URL: {_reason(exc)}")
+        refused: list[str] = []
+        for hint in tokens:
+            token = account.credentials[hint]
+            if not await revoke_token(
+                self._http.client, url, token=token.get_secret_value(), token_type_hint=hint,
+                client_id=app.client_id, client_secret=app.client_secret,
+                auth_method=spec.token_endpoint_auth_method,
+            ):  # fmt: skip
+                refused.append(hint)
+        if len(refused) == len(tokens):
+            return self._not_revoked(
+                account, f"{url} did not accept the {' or the '.join(refused)} "
+                "(it answered an error, or could not be reached)",
+            )  # fmt: skip
+        if refused:
+            log.warning(
+                "revocation of %s (%s) at the provider was partial: the %s was not revoked",
+                account.id, account.toolkit, " and the ".join(refused),
+            )  # fmt: skip
+        return True
+
+    @staticmethod
+    def _not_revoked(account: ConnectedAccount, reason: str) -> bool:
+        log.warning(
+            "the tokens of %s (%s) were not revoked at the provider: %s",
+            account.id, account.toolkit, reason,
+        )  # fmt: skip
+        return False

@@ -48,10 +48,15 @@ class AccountClients:
         self._placements: dict[str, tuple[ToolkitDefinition, tuple[CredentialPlacement, ...]]] = {}
 
     async def client(self, account: ConnectedAccount, **kwargs: Any) -> httpx.AsyncClient:
-        """An ``httpx.AsyncClient`` on the toolkit's API base URL, signed as ``account``."""
+        """An ``httpx.AsyncClient`` on the toolkit's API base URL, signed as ``account``.
+
+        It sends the account's credentials to the toolkit's API origins only: the base URL's,
+        and those the catalog lists in ``api_origins``. A request to any other URL raises
+        :class:`~toolauth.ToolApiError` and is not sent; a redirect followed to another origin
+        goes without credentials."""
         import httpx  # loaded on first use: `import toolauth` stays light
 
-        from .account_auth import AccountAuth  # needs httpx, like the line above
+        from .account_auth import AccountAuth, ApiOrigins, guard_client  # need httpx too
 
         if not account.is_active:
             raise ConnectionRequiredError(account.toolkit, account.id, account.status.value)
@@ -67,18 +72,21 @@ class AccountClients:
         base_url = render(override or definition.api_base_url, variables, what="api_base_url")
         if "transport" not in kwargs and "verify" not in kwargs:
             kwargs["transport"] = self._http.api_transport  # one pool for every account
+        origins = ApiOrigins(definition.slug, (base_url, *definition.api_origins))
         auth = AccountAuth(
             account.id, placements, store=self._store, tokens=self._tokens,
-            cache_seconds=self._settings.account_cache, seed=(account, generation),
+            cache_seconds=self._settings.account_cache, origins=origins,
+            seed=(account, generation),
         )  # fmt: skip
         timeout = self._settings.api_timeout
-        return httpx.AsyncClient(
+        client = httpx.AsyncClient(
             base_url=base_url,
             auth=auth,
             headers={"User-Agent": "toolauth", **definition.default_headers},
             timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
             **kwargs,
         )
+        return guard_client(client, origins, placements)
 
     async def _placements_of(
         self, account: ConnectedAccount, definition: ToolkitDefinition
