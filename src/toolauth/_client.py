@@ -89,7 +89,9 @@ class AsyncToolAuth:
         self._closed = False
         self._guard: AsyncGenerator[None] | None = None
         store = self.store
-        self.toolkits = Toolkits(catalog=catalog, http=http, home=loop)
+        self.toolkits = Toolkits(
+            catalog=catalog, http=http, home=loop, deadline=settings.call_deadline
+        )
         self.auth_configs = AuthConfigs(store=store, settings=settings, catalog=catalog, home=loop)
         self.tokens = TokenManager(
             store=store, settings=settings, urls=urls, catalog=catalog, http=http,

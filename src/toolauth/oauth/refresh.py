@@ -231,7 +231,7 @@ class TokenManager:
                     self._http.client, token_url,
                     refresh_token=refresh_token.get_secret_value(), client_id=app.client_id,
                     client_secret=app.client_secret, auth_method=spec.token_endpoint_auth_method,
-                    token_path=spec.token_path,
+                    token_path=spec.token_path, deadline=self._settings.call_deadline,
                 )  # fmt: skip
                 break
             except TokenRefreshError as exc:
@@ -321,7 +321,7 @@ class TokenManager:
             if not await revoke_token(
                 self._http.client, url, token=token.get_secret_value(), token_type_hint=hint,
                 client_id=app.client_id, client_secret=app.client_secret,
-                auth_method=spec.token_endpoint_auth_method,
+                auth_method=spec.token_endpoint_auth_method, deadline=self._settings.call_deadline,
             ):  # fmt: skip
                 refused.append(hint)
         if len(refused) == len(tokens):

@@ -19,10 +19,13 @@ __all__ = ["Toolkits"]
 class Toolkits:
     """The toolkits this client knows: ``list``, ``get``, ``register`` and ``discover``."""
 
-    def __init__(self, *, catalog: Catalog, http: HttpPool, home: HomeLoop) -> None:
+    def __init__(
+        self, *, catalog: Catalog, http: HttpPool, home: HomeLoop, deadline: float | None = None
+    ) -> None:
         self._catalog = catalog
         self._http = http
         self._home = home
+        self._deadline = deadline  # the settings' call_deadline: discovery is a provider call
 
     def list(self, *, category: str | None = None) -> list[ToolkitDefinition]:
         return self._catalog.list(category=category)
@@ -59,7 +62,9 @@ class Toolkits:
         """
         hosts = check_hosts(allowed_hosts)
         wanted = check_scopes(scopes) if scopes is not None else None
-        metadata = await fetch_metadata(self._http.client, issuer, allowed_hosts=hosts)
+        metadata = await fetch_metadata(
+            self._http.client, issuer, allowed_hosts=hosts, deadline=self._deadline
+        )
         methods = metadata.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
         if wanted is None:  # the issuer's scopes, which must then be valid scope-tokens
             wanted = check_scopes(metadata.get("scopes_supported"), field="scopes_supported")
