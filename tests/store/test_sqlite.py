@@ -276,3 +276,21 @@ async def test_open_store_passes_the_knobs_to_the_backend(tmp_path):
         assert rows[0]["timeout"] == 500
     finally:
         await store.close()
+
+
+async def test_a_write_abandoned_mid_transaction_is_undone_by_the_next_one(tmp_path):
+    """A task cancelled while its write ran on the connection's thread can leave a transaction
+    open; the next write rolls it back (nothing of it commits) and goes on."""
+    store = SQLiteStore(_url(tmp_path), Keyring.from_text(generate_key()))
+    await store.open()
+    try:
+        config = make_config()
+        db = store._conn
+        await db.execute("BEGIN IMMEDIATE")  # what the cancelled write left behind
+        await db.execute("INSERT INTO encryption_keys (key_id, created_at) VALUES ('ghost', 'x')")
+        await store.create_auth_config(config)
+        assert await store.get_auth_config(config.id) == config
+        rows = await store._fetch("SELECT key_id FROM encryption_keys WHERE key_id = 'ghost'")
+        assert rows == []
+    finally:
+        await store.close()

@@ -206,7 +206,7 @@ class SQLiteStore(SQLStore):
         async with self._lock:
             db = self._conn
             try:
-                await db.execute("BEGIN IMMEDIATE")
+                await self._begin(db)
             except sqlite3.OperationalError as exc:
                 raise StoreError(f"The database {self.path} is busy or locked: {exc}") from exc
             try:
@@ -223,6 +223,19 @@ class SQLiteStore(SQLStore):
             except sqlite3.Error as exc:
                 await db.execute("ROLLBACK")
                 raise StoreError(f"Could not commit to {self.path}: {exc}") from exc
+
+    @staticmethod
+    async def _begin(db: aiosqlite.Connection) -> None:
+        try:
+            await db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "within a transaction" not in str(exc):
+                raise
+            # A write cancelled mid-way (its task cancelled while BEGIN or the body ran on the
+            # connection's thread) left its transaction open: it must not commit. We hold the
+            # lock, so it is ours to undo.
+            await db.execute("ROLLBACK")
+            await db.execute("BEGIN IMMEDIATE")
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Tx]:
