@@ -3,6 +3,7 @@ scripted browser, real SQLite files."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import secrets
@@ -22,9 +23,9 @@ from tests.flows.support import (
     snapshot,
     to_callback,
 )
-from tests.helpers import Browser
+from tests.helpers import Browser, until
 from toolauth import AsyncToolAuth, ConnectionFailedError, ConnectionTimeoutError, Settings
-from toolauth._models import ConnectionStatus, LinkStatus, utcnow
+from toolauth._models import ConnectedAccount, ConnectionStatus, LinkStatus, utcnow
 
 DEMO_SCOPES = ("profile", "items:read", "items:write")
 
@@ -579,3 +580,29 @@ async def test_a_key_form_survives_a_link_preview(connect: Connect, browser: Bro
     landing = await browser.post(req.redirect_url, {**fields, "api_key": key})
     assert landing.response.status_code == 200, landing.response.text
     assert (await req.wait_for_connection(timeout=5)).is_active
+
+
+async def test_an_account_written_during_the_code_exchange_still_connects(
+    connect: Connect, paused: Browser
+) -> None:
+    """Something else writes the account while the callback waits for the token endpoint (a
+    refresh of the grant this one replaces, an app relabelling it): the new grant is written
+    over the account as it is now, not refused as a used link."""
+    ta, demo = connect.ta, connect.provider
+    config = await ta.auth_configs.create("demo")
+    req = await ta.connected_accounts.link("alice-user", config.id, callback_url=APP_CALLBACK)
+    landing = await to_callback(paused, req.redirect_url)
+    demo.config.token_endpoint_fault = "timeout"  # slow, then answered
+    demo.config.fault_delay = 0.5
+    demo.reset_stats()
+    callback = asyncio.create_task(paused.http.get(landing.url))
+    await until(lambda: demo.stats.token_requests["authorization_code"] == 1)  # in flight
+    store = await ta.store()
+    await store.modify(
+        ConnectedAccount, req.id, lambda a: a.model_copy(update={"label": "renamed meanwhile"})
+    )
+    answered = await callback
+    assert answered.status_code == 303, answered.text
+    assert query_of(answered.headers["location"])["status"] == "success"
+    account = await req.wait_for_connection(timeout=5)
+    assert account.is_active and account.label == "renamed meanwhile"

@@ -151,16 +151,25 @@ class LinkSteps:
             "status": LinkStatus.COMPLETED, "completed_at": now, "state_hash": None,
             "error": None, "error_description": None,
         })  # fmt: skip
-        active = account.model_copy(update={
-            "status": ConnectionStatus.ACTIVE, "status_reason": None, "credentials": credentials,
-            "data": {**account.data, **data}, "scopes": scopes, "expires_at": expires_at,
-            "issued_at": now,
-        })  # fmt: skip
-        try:
-            await store.save(done, active)
-        except ConflictError:
-            return self.used_page()
-        return self.finish_redirect(link)
+        for _ in range(3):
+            active = account.model_copy(update={
+                "status": ConnectionStatus.ACTIVE, "status_reason": None,
+                "credentials": credentials, "data": {**account.data, **data}, "scopes": scopes,
+                "expires_at": expires_at, "issued_at": now,
+            })  # fmt: skip
+            try:
+                await store.save(done, active)
+                return self.finish_redirect(link)
+            except ConflictError:
+                # The link is single-use: if it moved on, this callback lost. The account may
+                # just have been written by something else (a refresh of the grant this one
+                # replaces): take it as it is now, and write the new grant over it.
+                current = await store.get_link(link.id)
+                fresh = await store.get_account(account.id)
+                if current is None or current.version != link.version or fresh is None:
+                    return self.used_page()
+                account = fresh
+        return self.used_page()
 
     @staticmethod
     def disabled_page(config: AuthConfig, definition: ToolkitDefinition) -> Page | None:

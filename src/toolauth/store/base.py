@@ -155,7 +155,8 @@ class Store(abc.ABC):
     async def modify(self, cls: type[Model], id: str, change: Callable[[Model], Model]) -> Model:
         """Read the row, apply ``change`` and write the result, in one write transaction
         (so concurrent modifications serialise instead of conflicting). ``NotFoundError`` for
-        an unknown id; an exception from ``change`` leaves the row as it was."""
+        an unknown id; an exception from ``change`` leaves the row as it was, and a ``change``
+        that returns the row it was given writes nothing (no new version)."""
 
     @abc.abstractmethod
     async def save(self, *models: AnyModel) -> list[Any]:

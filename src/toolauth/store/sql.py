@@ -204,7 +204,11 @@ class SQLStore(Store):
             rows = await tx.conn.fetch(self.queries.get_locked[cls], {"id": id})
             if not rows:
                 raise NotFoundError(KINDS[cls], id)
-            new = await self._update_in(tx, change(decode_row(self.keyring, cls, rows[0])))
+            current = decode_row(self.keyring, cls, rows[0])
+            changed = change(current)
+            if changed is current:  # nothing to change: no write, no new version
+                return current
+            new = await self._update_in(tx, changed)
             tx.touch([new])
         return new
 
