@@ -606,3 +606,20 @@ async def test_an_account_written_during_the_code_exchange_still_connects(
     assert query_of(answered.headers["location"])["status"] == "success"
     account = await req.wait_for_connection(timeout=5)
     assert account.is_active and account.label == "renamed meanwhile"
+
+
+async def test_a_callback_url_changed_in_the_database_is_not_followed(
+    connect: Connect, browser: Browser, backend
+) -> None:
+    """RFC 9700 §4.11: the callback URL is checked again when the user is sent there, so a row
+    edited to point elsewhere sends nobody to the other origin."""
+    ta = connect.ta
+    config = await ta.auth_configs.create("demo")
+    req = await ta.connected_accounts.link("alice-user", config.id, callback_url=APP_CALLBACK)
+    await backend.execute(
+        "UPDATE connection_links SET callback_url = 'https://evil.example/steal' "
+        f"WHERE id = '{req.link_id}'"
+    )
+    landing = await browser.oauth_consent(req.redirect_url)
+    assert "evil.example" not in landing.url
+    assert landing.response.status_code == 200 and "connected" in landing.response.text

@@ -4,14 +4,15 @@ store transaction each), and the pages every flow can answer with."""
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from .._callbacks import with_query
-from .._exceptions import ConflictError
+from .._callbacks import check_callback_url, with_query
+from .._exceptions import ConflictError, ValidationError
 from .._http import HttpPool
 from .._models import (
     AuthConfig,
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = ["LinkSteps"]
+
+log = logging.getLogger("toolauth.connect")
 
 
 class LinkSteps:
@@ -93,7 +96,7 @@ class LinkSteps:
     def finish_redirect(self, link: ConnectionLink, *, error: str | None = None) -> Step:
         """Where the user goes when the flow ends: the app's callback, or a message page."""
         definition = self._catalog.get(link.toolkit)
-        if link.callback_url:
+        if link.callback_url and self._callback_allowed(link.callback_url):
             params = {
                 "status": "failed" if error else "success",
                 "connected_account_id": link.connected_account_id,
@@ -112,6 +115,19 @@ class LinkSteps:
             "Connected — you can close this window and return to the chat.",
             tone="success", toolkit=definition.name,
         )  # fmt: skip
+
+    def _callback_allowed(self, url: str) -> bool:
+        """Checked again when the user is sent there (RFC 9700 §4.11): the stored URL may have
+        been changed in the database, or the allowed origins since the link was made."""
+        try:
+            check_callback_url(
+                url, allowed_origins=self.settings.allowed_callback_origins,
+                base_url=self._urls.base_url,
+            )  # fmt: skip
+        except ValidationError:
+            log.warning("not sending a user to a callback_url that is no longer allowed")
+            return False
+        return True
 
     async def fail(self, link: ConnectionLink, error: str, description: str | None) -> Step:
         """Mark the link FAILED (and a never-connected account FAILED) in one transaction."""
