@@ -7,7 +7,7 @@ import anyio
 import httpx
 import pytest
 
-from tests.conftest import Connect
+from tests.conftest import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Connect
 from tests.flows.support import db_bytes, query_of, snapshot
 from tests.helpers import Browser
 from toolauth import (
@@ -126,10 +126,14 @@ async def test_a_callback_url_that_is_not_allowed_is_refused(connect: Connect, u
 
 
 async def test_an_allowed_callback_origin_receives_the_user(connect: Connect) -> None:
-    # The same deployment, with the app's origin allowed (TOOLAUTH_ALLOWED_CALLBACK_ORIGINS).
+    # The same store, with the app's origin allowed (TOOLAUTH_ALLOWED_CALLBACK_ORIGINS) in the
+    # process that makes the link and in the one that serves it: the connect app checks the
+    # callback again when it sends the user there.
     env = {**connect.env, "TOOLAUTH_ALLOWED_CALLBACK_ORIGINS": "https://app.example.com"}
-    settings = Settings.from_env(env, base_url=connect.base_url)
-    async with AsyncToolAuth(settings=settings) as ta:
+    async with AsyncToolAuth(settings=Settings.from_env(env)) as ta, ta.serve(port=0) as url:
+        connect.provider.register_client(
+            DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, [f"{url}/oauth/callback"]
+        )
         await _callback_to_allowed_origin(ta)
 
 
