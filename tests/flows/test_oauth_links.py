@@ -23,7 +23,7 @@ from tests.flows.support import (
     snapshot,
     to_callback,
 )
-from tests.helpers import Browser, until
+from tests.helpers import Browser, until, until_waiting
 from toolauth import AsyncToolAuth, ConnectionFailedError, ConnectionTimeoutError, Settings
 from toolauth._models import ConnectedAccount, ConnectionStatus, LinkStatus, utcnow
 
@@ -147,7 +147,7 @@ async def test_denied_consent_fails_the_link_and_wakes_the_waiter(
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(wait)
-        await anyio.sleep(0.05)
+        await until_waiting(await ta.store())
         landing = await browser.oauth_consent(req.redirect_url, decision="deny")
 
     q = query_of(landing.url)
@@ -477,7 +477,7 @@ async def test_a_link_for_user_a_never_connects_user_b(connect: Connect, browser
     async with anyio.create_task_group() as tg:
         tg.start_soon(wait_b)
         tg.start_soon(wait_b_account)
-        await anyio.sleep(0.05)
+        await until_waiting(await ta.store(), 2)
         # Bob happens to finish A's link (it is a bearer link): it connects A, not Bob's user.
         landing = await browser.oauth_consent(
             for_a.redirect_url, username="bob", password="builder"

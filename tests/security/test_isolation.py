@@ -19,7 +19,7 @@ from langchain_core.callbacks import AsyncCallbackHandler
 
 from tests.conftest import Connect
 from tests.flows.support import APP_CALLBACK, query_of
-from tests.helpers import Browser
+from tests.helpers import Browser, until_waiting
 from tests.security.conftest import row
 from toolauth import ConfigurationError, ConnectionRequiredError
 from toolauth._models import LinkStatus
@@ -65,8 +65,10 @@ async def test_user_b_waiting_in_the_meta_tool_never_wakes_with_as_account(
         )
         results["meta"] = message
 
+    store = await ta.store()
+
     async def b_waits_in_the_wait_tool() -> None:
-        await anyio.sleep(0.2)  # after the meta tool made B's link
+        await until_waiting(store, 1)  # the meta tool made B's link and waits on it
         message = await tools["COMPOSIO_WAIT_FOR_CONNECTIONS"].ainvoke(
             call(tools["COMPOSIO_WAIT_FOR_CONNECTIONS"], {"toolkits": ["demo"], "mode": "any"})
         )
@@ -75,7 +77,7 @@ async def test_user_b_waiting_in_the_meta_tool_never_wakes_with_as_account(
     async with anyio.create_task_group() as tg:
         tg.start_soon(b_waits_in_the_meta_tool)
         tg.start_soon(b_waits_in_the_wait_tool)
-        await anyio.sleep(0.3)
+        await until_waiting(store, 2)  # both of B's waits are registered
         landing = await browser.oauth_consent(a_req.redirect_url)
         assert query_of(landing.url)["status"] == "success"
 
