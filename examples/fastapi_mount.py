@@ -8,6 +8,9 @@ toolauth's routes live under /toolauth, so its public URL (`base_url`) is {APP}/
 redirect URI to register with a provider is {APP}/toolauth/oauth/callback. Connect links end on
 the app's own /connected page, which gets `status` and `connected_account_id` (never a token)
 and checks that the account belongs to the signed-in user before using it.
+
+Links are bound to the signed-in user: `ta.asgi_app(verify_user=signed_in_user)` reads the
+app's own session cookie, so a link forwarded to another browser connects nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 import contextlib
 import html
 import re
+import secrets
 import socket
 import sys
 import tempfile
@@ -32,17 +36,27 @@ from toolauth import AsyncToolAuth, NotFoundError, Settings
 from toolauth.demo.browser import complete_oauth
 from toolauth.demo.local import local_provider
 
-USER_ID = "user_123"  # your app's signed-in user; a real app takes it from its session
+USER_ID = "user_123"  # your app's signed-in user
+SESSION = secrets.token_urlsafe(32)  # stands in for your app's login session
+
+
+def signed_in_user(request: Request) -> str | None:
+    """Who this browser is signed in as, from the app's own session (here: one cookie)."""
+    return USER_ID if secrets.compare_digest(request.cookies.get("session", ""), SESSION) else None
 
 
 def create_app(ta: AsyncToolAuth, app_url: str) -> Starlette:
     async def home(request: Request) -> Response:
-        return HTMLResponse(
+        response = HTMLResponse(
             '<h1>My app</h1><p><a href="/connect/demo">Connect Demo</a> to let the app list '
             "your items.</p>"
         )
+        response.set_cookie("session", SESSION, httponly=True, samesite="lax")  # "signed in"
+        return response
 
     async def connect_demo(request: Request) -> Response:
+        if signed_in_user(request) != USER_ID:
+            return RedirectResponse("/", 303)
         configs = await ta.auth_configs.list(toolkit="demo", enabled=True)
         config = configs[0] if configs else await ta.auth_configs.create("demo")
         req = await ta.connected_accounts.link(
@@ -80,7 +94,8 @@ def create_app(ta: AsyncToolAuth, app_url: str) -> Starlette:
             Route("/", home),
             Route("/connect/demo", connect_demo),
             Route("/connected", connected),
-            Mount("/toolauth", ta.asgi_app()),  # FastAPI: app.mount("/toolauth", ta.asgi_app())
+            # FastAPI: app.mount("/toolauth", ta.asgi_app(verify_user=signed_in_user))
+            Mount("/toolauth", ta.asgi_app(verify_user=signed_in_user)),
         ],
         lifespan=lifespan,
     )
@@ -117,8 +132,11 @@ async def main(port: int, auto: bool) -> None:
                 if server.started:
                     break
                 await asyncio.sleep(0.02)
-            print(f"My app runs at {app_url}; a scripted browser opens /connect/demo")
-            landing = await asyncio.to_thread(complete_oauth, f"{app_url}/connect/demo")
+            print(f"My app runs at {app_url}; a signed-in scripted browser opens /connect/demo")
+            cookies = {"session": SESSION}  # what the home page set in the browser
+            landing = await asyncio.to_thread(
+                complete_oauth, f"{app_url}/connect/demo", cookies=cookies
+            )
             print(f"It ends on {landing.url.split('?')[0]} (HTTP {landing.status_code}):")
             print(as_text(landing.text))
             server.should_exit = True

@@ -122,8 +122,18 @@ def test_connect_link_in_chat_then_the_agent_answers(demo_process: DemoProcess):
             expect(page.locator(".tool").first).to_contain_text("DEMO_LIST_ITEMS")
             expect(page.locator(".tool .state").first).to_have_text("needs your permission")
 
+            requested: list[str] = []
+            page.context.on("request", lambda request: requested.append(request.url))
             with page.expect_popup() as opened:
                 connect.click()
+            opened.value.wait_for_selector("#username")  # the link sent it to the provider
+            link_url = next(url for url in requested if "/link/ln_" in url)
+            # The link is bound to the signed-in chat user: forwarded to another browser (no
+            # chat session), it refuses before the provider and leaves the link to its user.
+            elsewhere = browser.new_context().new_page()
+            elsewhere.goto(link_url)
+            expect(elsewhere.locator("body")).to_contain_text("Sign in first")
+            elsewhere.context.close()
             _sign_in(opened.value, "Demo", {"items:read": "See your items"})
 
             card = page.locator(".connect")

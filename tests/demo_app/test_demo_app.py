@@ -13,30 +13,48 @@ from pathlib import Path
 import httpx
 import pytest
 
-from toolauth.demo.browser import complete_in_background, complete_oauth
+from toolauth.demo.app import SESSION_COOKIE
+from toolauth.demo.browser import BrowserError, complete_in_background, complete_oauth
 from toolauth.demo.model import ScriptedDemoModel, choose_model, intent_of
 
 from .conftest import clean_env, start_demo
 
 
+async def signed_in(http: httpx.AsyncClient, url: str) -> dict[str, str]:
+    """Open the chat page, as a person does first: the browser is signed in (a cookie)."""
+    page = await http.get(f"{url}/")
+    assert page.status_code == 200
+    return {SESSION_COOKIE: page.cookies[SESSION_COOKIE]}
+
+
 async def chat(url: str, message: str, thread: str = "thread-0001", *, consent: bool = True):
-    """Send one message; play the user for every connect link. The events, in order."""
+    """Send one message from a signed-in browser; play that user (the same cookies) for every
+    connect link. The events, in order."""
     events, users = [], []
-    async with (
-        httpx.AsyncClient(timeout=30) as http,
-        http.stream(
-            "POST", f"{url}/api/chat", json={"thread_id": thread, "message": message}
-        ) as response,
-    ):
+    async with httpx.AsyncClient(timeout=30) as http:
+        cookies = await signed_in(http, url)
+        events = await _turn(http, url, message, thread, cookies if consent else None, users)
+    for user in users:  # the user's browser may still be following the last redirect
+        await asyncio.to_thread(user.join, 10)
+        assert not user.is_alive() and user.error is None, user.error
+    return events
+
+
+async def _turn(http, url, message, thread, cookies, users, **options):
+    events = []
+    async with http.stream(
+        "POST", f"{url}/api/chat", json={"thread_id": thread, "message": message}
+    ) as response:
         assert response.status_code == 200, await response.aread()
         assert response.headers["content-type"].startswith("text/event-stream")
         async for block in _blocks(response):
             events.append(block)
-            if block["type"] == "connect_link" and consent:
-                users.append(complete_in_background(block["redirect_url"], delay=0.05))
-    for user in users:  # the user's browser may still be following the last redirect
-        await asyncio.to_thread(user.join, 10)
-        assert not user.is_alive() and user.error is None, user.error
+            if block["type"] == "connect_link" and cookies is not None:
+                users.append(
+                    complete_in_background(
+                        block["redirect_url"], delay=0.05, cookies=cookies, **options
+                    )
+                )
     return events
 
 
@@ -74,6 +92,7 @@ async def test_first_use_links_waits_and_answers_in_one_turn(demo_app):
     assert link["redirect_url"] == f"{url}/link/{link['link_id']}"
     assert "Follow the white rabbit" in events[-2]["text"]
     async with httpx.AsyncClient() as http:
+        await signed_in(http, url)
         status = (await http.get(f"{url}/api/links/{link['link_id']}")).json()
         assert (status["status"], status["connected_account_status"]) == ("COMPLETED", "ACTIVE")
         connections = (await http.get(f"{url}/api/connections")).json()["connections"]
@@ -132,18 +151,12 @@ async def test_the_page_links_end_on_promises_only_what_it_knows(demo_app):
 
 async def test_denied_consent_is_reported_plainly(demo_app):
     _, url = demo_app
-    events, users = [], []
-    async with (
-        httpx.AsyncClient(timeout=30) as http,
-        http.stream(
-            "POST", f"{url}/api/chat", json={"thread_id": "thread-deny", "message": "list my items"}
-        ) as response,
-    ):
-        async for block in _blocks(response):
-            events.append(block)
-            if block["type"] == "connect_link":
-                users.append(complete_in_background(block["redirect_url"], delay=0.05,
-                                                    decision="deny"))  # fmt: skip
+    users: list = []
+    async with httpx.AsyncClient(timeout=30) as http:
+        cookies = await signed_in(http, url)
+        events = await _turn(
+            http, url, "list my items", "thread-deny", cookies, users, decision="deny"
+        )
     # The stream can end before the user's browser has followed the last redirect: wait for it
     # off the loop (the server answering that redirect runs on this loop).
     await asyncio.to_thread(users[0].join, 10)
@@ -157,6 +170,7 @@ async def test_disconnect_lets_the_flow_run_again(demo_app):
     _, url = demo_app
     await chat(url, "list my items")
     async with httpx.AsyncClient() as http:
+        await signed_in(http, url)
         done = await http.post(f"{url}/api/connections/demo/disconnect", json={})
         assert done.json() == {"removed": 1}
         unknown = await http.post(f"{url}/api/connections/nope/disconnect", json={})
@@ -169,6 +183,7 @@ async def test_requests_from_elsewhere_are_refused(demo_app):
     _, url = demo_app
     body = {"thread_id": "thread-0001", "message": "list my items"}
     async with httpx.AsyncClient() as http:
+        await signed_in(http, url)
         form = await http.post(
             f"{url}/api/chat", content="x", headers={"content-type": "text/plain"}
         )
@@ -178,6 +193,7 @@ async def test_requests_from_elsewhere_are_refused(demo_app):
         )
         assert other.status_code == 403
         port = url.rsplit(":", 1)[1]
+        await signed_in(http, f"http://localhost:{port}")  # its own cookie, as a browser's
         local = await http.post(
             f"http://localhost:{port}/api/chat",
             json={**body, "message": "hello"},
@@ -190,6 +206,47 @@ async def test_requests_from_elsewhere_are_refused(demo_app):
         assert bad.status_code == 400 and "thread_id" in bad.json()["error"]
         empty = await http.post(f"{url}/api/chat", json={**body, "message": "  "})
         assert empty.status_code == 400
+
+
+async def test_links_are_bound_to_the_signed_in_chat_user(demo_app):
+    """A connect link from the chat completes only in a browser signed in to the chat as the
+    user it was made for: one opened elsewhere (a forwarded link) connects nothing and leaves
+    the link to its user, and the chat's API answers no signed-out browser."""
+    demo, url = demo_app
+    body = {"thread_id": "thread-bound", "message": "list my items"}
+    async with httpx.AsyncClient(timeout=30) as http:
+        assert (await http.get(f"{url}/api/connections")).status_code == 401
+        denied = await http.post(f"{url}/api/chat", json=body)
+        assert denied.status_code == 401 and "sign in" in denied.json()["error"]
+        forged = {"cookie": f"{SESSION_COOKIE}=someone-else.{'0' * 64}"}
+        assert (await http.get(f"{url}/api/connections", headers=forged)).status_code == 401
+        cookies = await signed_in(http, url)
+        events = []
+        async with http.stream("POST", f"{url}/api/chat", json=body) as response:
+            async for block in _blocks(response):
+                events.append(block)
+                if block["type"] == "connect_link":
+                    await _forwarded_link_connects_nothing(demo, block["redirect_url"])
+                    done = await asyncio.to_thread(
+                        complete_oauth, block["redirect_url"], cookies=cookies
+                    )
+                    assert done.url.startswith(f"{url}/connected?status=success")
+    assert "Follow the white rabbit" in events[-2]["text"]
+    (account,) = await demo.ta.connected_accounts.list(user_id="demo-user", toolkit="demo")
+    assert account.status == "ACTIVE"
+
+
+async def _forwarded_link_connects_nothing(demo, link_url: str) -> None:
+    with pytest.raises(BrowserError):  # the connect app never sent it to the provider
+        await asyncio.to_thread(complete_oauth, link_url)
+    async with httpx.AsyncClient() as elsewhere:
+        page = await elsewhere.get(link_url)
+        assert page.status_code == 401 and "Sign in first" in page.text
+        other = {"cookie": f"{SESSION_COOKIE}={demo.session_cookie('mallory')}"}
+        page = await elsewhere.get(link_url, headers=other)
+        assert page.status_code == 403 and "for someone else" in page.text
+    (account,) = await demo.ta.connected_accounts.list(user_id="demo-user", toolkit="demo")
+    assert account.status == "INITIATED"
 
 
 async def test_pages_send_csp_and_escape(demo_app):
@@ -250,7 +307,8 @@ def test_cli_demo_serves_one_port_and_stops_cleanly_on_ctrl_c(tmp_path: Path):
         assert httpx.get(f"{demo.url}/").status_code == 200
         assert (demo.home / "toolauth.db").exists()  # its own store, not the environment's
         # A page that goes away mid-turn cancels the turn; the link stays good.
-        result = complete_oauth(_link(demo.url, "list my items"))
+        cookies = _sign_in(demo.url)
+        result = complete_oauth(_link(demo.url, "list my items", cookies), cookies=cookies)
         assert result.url.startswith(f"{demo.url}/connected?status=success")
         # Ctrl+C while a turn waits for the user: the stream says so and ends, no traceback.
         waiting.start()
@@ -264,9 +322,16 @@ def test_cli_demo_serves_one_port_and_stops_cleanly_on_ctrl_c(tmp_path: Path):
     assert not demo.home.exists()  # the throw-away home is gone
 
 
+def _sign_in(url: str) -> dict[str, str]:
+    return {SESSION_COOKIE: httpx.get(f"{url}/").cookies[SESSION_COOKIE]}
+
+
 def _follow(url: str, events: list, linked: threading.Event) -> None:
     body = {"thread_id": "thread-stop", "message": "list my github repos"}
-    with httpx.stream("POST", f"{url}/api/chat", json=body, timeout=30) as response:
+    cookies = _sign_in(url)
+    with httpx.stream(
+        "POST", f"{url}/api/chat", json=body, timeout=30, cookies=cookies
+    ) as response:
         for line in response.iter_lines():
             if line.startswith("data: "):
                 events.append(json.loads(line[6:]))
@@ -274,9 +339,11 @@ def _follow(url: str, events: list, linked: threading.Event) -> None:
                     linked.set()
 
 
-def _link(url: str, message: str) -> str:
+def _link(url: str, message: str, cookies: dict[str, str]) -> str:
     body = {"thread_id": "thread-cli", "message": message}
-    with httpx.stream("POST", f"{url}/api/chat", json=body, timeout=10) as response:
+    with httpx.stream(
+        "POST", f"{url}/api/chat", json=body, timeout=10, cookies=cookies
+    ) as response:
         for line in response.iter_lines():
             if line.startswith("data: ") and '"connect_link"' in line:
                 return json.loads(line[6:])["redirect_url"]

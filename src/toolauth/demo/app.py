@@ -1,7 +1,8 @@
 """The demo's one Starlette app: chat page, agent stream, demo provider and connect app.
 
 ```
-GET  /                         the chat page (static files from toolauth/demo/static)
+GET  /                         the chat page (static files from toolauth/demo/static); signs
+                               the browser in as the demo user (a signed session cookie)
 GET  /assets/{name}            its script and stylesheet
 POST /api/chat                 {"thread_id", "message"} -> text/event-stream of the agent's turn
 GET  /api/info                 which model answers, which toolkits
@@ -15,16 +16,24 @@ GET  /connected                where connect links end (closes the popup)
 
 Everything lives in one process on one port. Call :meth:`DemoApp.bind` with the served URL
 before the first request: OAuth redirect URIs and connect links are built on it.
+
+Connect links are bound to the signed-in user, as in a real app: the connect app is mounted
+with ``verify_user``, which reads the chat's session cookie, so a link opened in a browser that
+is not signed in to the chat (or is signed in as someone else) connects nothing. The JSON API
+answers only a signed-in browser too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import html
 import json
 import os
 import re
+import secrets
 from collections.abc import AsyncIterator, Mapping
 from importlib import resources
 from pathlib import Path
@@ -40,13 +49,15 @@ from starlette.routing import Mount, Route
 from .._client import AsyncToolAuth
 from .._exceptions import ToolAuthError
 from .._settings import Settings
-from .chat import DemoChat
+from .chat import DEMO_USER_ID, DemoChat
 from .github import FAKE_GITHUB_PATH, create_fake_github, simulated_github_toolkit
 from .local import oauth_environ, register_clients
 from .model import ChosenModel, choose_model
 from .provider import DemoProvider
 
-__all__ = ["DemoApp", "demo_settings"]
+__all__ = ["SESSION_COOKIE", "DemoApp", "demo_settings"]
+
+SESSION_COOKIE = "toolauth_demo_session"
 
 _ASSETS = {
     "chat.js": "text/javascript; charset=utf-8",
@@ -114,6 +125,7 @@ class DemoApp:
         self._locks: dict[str, asyncio.Lock] = {}
         self._turns: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._session_key = secrets.token_bytes(32)  # sessions end with the process
         self._page = _static("chat.html")
         self._assets = {name: _static(name) for name in _ASSETS}
         self.app = Starlette(
@@ -127,7 +139,7 @@ class DemoApp:
                 Route("/api/connections/{toolkit}/disconnect", self.disconnect, methods=["POST"]),
                 Mount("/demo", self.provider.app),
                 Mount(FAKE_GITHUB_PATH, create_fake_github(self.provider)),
-                Mount("/", self.ta.asgi_app()),
+                Mount("/", self.ta.asgi_app(verify_user=self.signed_in_user)),
             ],
             middleware=[
                 Middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "::1"])
@@ -160,9 +172,38 @@ class DemoApp:
         finally:
             await self.ta.aclose()
 
+    # the signed-in user ---------------------------------------------------------------
+    def _signature(self, user_id: str) -> str:
+        return hmac.new(self._session_key, user_id.encode(), hashlib.sha256).hexdigest()
+
+    def session_cookie(self, user_id: str = DEMO_USER_ID) -> str:
+        """The session cookie's value for ``user_id``: the user and an HMAC of it."""
+        return f"{user_id}.{self._signature(user_id)}"
+
+    def signed_in_user(self, request: Request) -> str | None:
+        """The ``verify_user`` of the demo's connect app: who the session cookie says the
+        browser is, or ``None`` without a valid one."""
+        user_id, _, signature = request.cookies.get(SESSION_COOKIE, "").rpartition(".")
+        if user_id and hmac.compare_digest(signature, self._signature(user_id)):
+            return user_id
+        return None
+
+    def _signed_out(self, request: Request) -> Response | None:
+        if self.signed_in_user(request) == self.chat.user_id:
+            return None
+        return _secure(JSONResponse({"error": "not signed in: open the chat page to sign in"}, 401))
+
     # pages ------------------------------------------------------------------------------
     async def index(self, request: Request) -> Response:
-        return _secure(HTMLResponse(self._page))
+        """The chat page; opening it signs this browser in as the demo's one user (a real app
+        would show its login here)."""
+        response = _secure(HTMLResponse(self._page))
+        if self.signed_in_user(request) != self.chat.user_id:
+            response.set_cookie(
+                SESSION_COOKIE, self.session_cookie(self.chat.user_id), httponly=True,
+                samesite="lax", secure=request.url.scheme == "https", path="/",
+            )  # fmt: skip
+        return response
 
     async def asset(self, request: Request) -> Response:
         name = request.path_params["name"]
@@ -208,6 +249,9 @@ class DemoApp:
         )  # fmt: skip
 
     async def connections(self, request: Request) -> Response:
+        signed_out = self._signed_out(request)
+        if signed_out is not None:
+            return signed_out
         return _secure(JSONResponse({"connections": await self.chat.connections()}))
 
     def _refuse_cross_site(self, request: Request) -> Response | None:
@@ -224,7 +268,7 @@ class DemoApp:
         return None
 
     async def disconnect(self, request: Request) -> Response:
-        refused = self._refuse_cross_site(request)
+        refused = self._refuse_cross_site(request) or self._signed_out(request)
         if refused is not None:
             return refused
         try:
@@ -234,7 +278,7 @@ class DemoApp:
         return _secure(JSONResponse({"removed": removed}))
 
     async def chat_stream(self, request: Request) -> Response:
-        refused = self._refuse_cross_site(request)
+        refused = self._refuse_cross_site(request) or self._signed_out(request)
         if refused is not None:
             return refused
         try:

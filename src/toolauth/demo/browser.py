@@ -9,13 +9,18 @@ result = complete_oauth(req.redirect_url)                     # alice / wonderla
 result = submit_key_form(req.redirect_url, {"api_key": key})
 thread = complete_in_background(req.redirect_url)              # while this thread waits
 ```
+
+Where the connect app checks who the browser is (``asgi_app(verify_user=...)``, as the demo
+chat does), pass the app's session cookies: ``complete_oauth(url, cookies=signed_in)``.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
@@ -85,8 +90,10 @@ class Landing:
 
 
 class _Browser:
-    def __init__(self, timeout: float) -> None:
-        self.http = httpx.Client(follow_redirects=True, timeout=timeout)
+    def __init__(self, timeout: float, cookies: Mapping[str, str] | None = None) -> None:
+        self.http = httpx.Client(
+            follow_redirects=True, timeout=timeout, cookies=dict(cookies or {})
+        )
 
     def close(self) -> None:
         self.http.close()
@@ -110,12 +117,14 @@ def complete_oauth(
     password: str = "wonderland",  # noqa: S107 - the demo provider's published demo password
     decision: str = "allow",
     timeout: float = 10.0,
+    cookies: Mapping[str, str] | None = None,
 ) -> Landing:
     """Open an OAuth connect link, sign in on the demo provider and answer its consent page.
+    ``cookies`` are the browser's cookies before it opens the link (the app's sign-in).
 
     Returns the page the flow ends on (the app's callback or the connect app's message).
     """
-    browser = _Browser(timeout)
+    browser = _Browser(timeout, cookies)
     try:
         page = browser.get(link_url)
         if "/oauth/authorize" not in page.url:
@@ -132,9 +141,15 @@ def complete_oauth(
         browser.close()
 
 
-def submit_key_form(link_url: str, values: dict[str, str], *, timeout: float = 10.0) -> Landing:
+def submit_key_form(
+    link_url: str,
+    values: dict[str, str],
+    *,
+    timeout: float = 10.0,
+    cookies: Mapping[str, str] | None = None,
+) -> Landing:
     """Open a key link (API key, token, username and password) and submit its form."""
-    browser = _Browser(timeout)
+    browser = _Browser(timeout, cookies)
     try:
         page = browser.get(link_url)
         return browser.submit(page, _form_of(page, "the connect form"), values)
@@ -145,7 +160,7 @@ def submit_key_form(link_url: str, values: dict[str, str], *, timeout: float = 1
 class BackgroundUser(threading.Thread):
     """``complete_oauth`` in a daemon thread; ``result`` or ``error`` once it has run."""
 
-    def __init__(self, link_url: str, delay: float, **options: str) -> None:
+    def __init__(self, link_url: str, delay: float, **options: Any) -> None:
         super().__init__(name="toolauth-scripted-user", daemon=True)
         self.link_url = link_url
         self.delay = delay
@@ -162,12 +177,12 @@ class BackgroundUser(threading.Thread):
         if self._cancelled.wait(self.delay):
             return
         try:
-            self.result = complete_oauth(self.link_url, **self.options)  # type: ignore[arg-type]
+            self.result = complete_oauth(self.link_url, **self.options)
         except BaseException as exc:  # reported through .error
             self.error = exc
 
 
-def complete_in_background(link_url: str, *, delay: float = 0.5, **options: str) -> BackgroundUser:
+def complete_in_background(link_url: str, *, delay: float = 0.5, **options: Any) -> BackgroundUser:
     """Play the user in a background thread after ``delay`` seconds (while the caller waits)."""
     user = BackgroundUser(link_url, delay, **options)
     user.start()
