@@ -24,9 +24,10 @@ class OAuthApp:
 
 
 def oauth_app(config: AuthConfig, settings: Settings) -> OAuthApp:
-    """The OAuth app of ``config``; a ``ConfigurationError`` naming the variables to set when
-    a managed config has none."""
-    if config.is_managed:
+    """The OAuth app of ``config``: the client it holds (a custom config's, or one registered
+    for a managed config, RFC 7591), else a managed config's from settings; a
+    ``ConfigurationError`` naming the variables to set when there is none."""
+    if config.is_managed and "client_id" not in config.credentials:
         client_id, secret = settings.managed_oauth_app(config.toolkit)
         return OAuthApp(client_id, secret.get_secret_value())
     secret_value = config.credentials.get("client_secret")
