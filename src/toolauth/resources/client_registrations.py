@@ -20,11 +20,10 @@ from .._http import HttpPool
 from .._models import AuthConfig
 from .._settings import ConnectUrls, Settings
 from ..catalog import ToolkitDefinition
+from ..oauth.client_app import REGISTERED_FOR as _REGISTERED_FOR
 from ..store import Store
 
 __all__ = ["ClientRegistrations"]
-
-_REGISTERED_FOR = "registered_redirect_uri"
 
 
 class ClientRegistrations:

@@ -278,7 +278,7 @@ class ConnectedAccounts:
         if (
             isinstance(spec, OAuth2SchemeSpec)
             and config.is_managed
-            and "client_id" not in config.credentials
+            and "registered_redirect_uri" not in config.credentials
             and not registers_clients(definition)
         ):
             settings.managed_oauth_app(config.toolkit)  # a clear error now, not on the page
