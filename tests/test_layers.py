@@ -20,6 +20,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("client", ("toolauth._client", "toolauth._sync", "toolauth")),
     ("connect", ("toolauth.connect",)),
     ("tools", ("toolauth.tools",)),
+    ("mcp", ("toolauth.mcp",)),  # remote MCP servers as toolkits: beside tools
     ("resources", ("toolauth.resources",)),
     ("auth", ("toolauth.auth",)),
     ("oauth", ("toolauth.oauth",)),

@@ -18,6 +18,7 @@ from ._settings import ConnectUrls, Settings
 from .catalog import Catalog
 from .oauth.refresh import TokenManager
 from .resources.auth_configs import AuthConfigs
+from .resources.client_registrations import ClientRegistrations
 from .resources.connected_accounts import ConnectedAccounts
 from .resources.connection_requests import Waiter
 from .resources.http_clients import AccountClients
@@ -28,7 +29,9 @@ from .store import Store, display_url, open_store, store_class
 if TYPE_CHECKING:
     import httpx
 
+    from .catalog import McpToolSpec
     from .connect.flow import ConnectFlow
+    from .mcp import McpSessions
 
 __all__ = ["AsyncToolAuth"]
 
@@ -92,6 +95,9 @@ class AsyncToolAuth:
         self.toolkits = Toolkits(
             catalog=catalog, http=http, home=loop, deadline=settings.call_deadline
         )
+        self._registrations = ClientRegistrations(
+            store=store, settings=settings, urls=urls, http=http
+        )
         self.auth_configs = AuthConfigs(store=store, settings=settings, catalog=catalog, home=loop)
         self.tokens = TokenManager(
             store=store, settings=settings, urls=urls, catalog=catalog, http=http,
@@ -108,6 +114,7 @@ class AsyncToolAuth:
             waiter=self._waiter,
         )  # fmt: skip
         self._connect_flow: ConnectFlow | None = None
+        self._mcp: McpSessions | None = None
 
     @property
     def settings(self) -> Settings:
@@ -195,8 +202,28 @@ class AsyncToolAuth:
                 store=self.store, settings=self._settings, urls=self.urls,
                 catalog=self.catalog, http=self._http,
             )  # fmt: skip
-            self._connect_flow = ConnectFlow(links)
+            self._connect_flow = ConnectFlow(links, self._registrations)
         return self._connect_flow
+
+    def mcp_sessions(self) -> McpSessions:
+        """The MCP sessions of this client's users (remote MCP toolkits), made on first use."""
+        if self._mcp is None:
+            from .mcp import McpSessions  # loads the mcp SDK: only when an MCP toolkit is used
+
+            self._mcp = McpSessions(
+                store=self.store, settings=self._settings, signer=self._clients.signer,
+                on_tools=self._cache_mcp_tools,
+            )  # fmt: skip
+        return self._mcp
+
+    def _cache_mcp_tools(self, slug: str, tools: tuple[McpToolSpec, ...]) -> None:
+        """Keep the tool list a server gave one user as the toolkit's cached list (the tools a
+        session offers before its user connects), through ``toolkits.register``."""
+        definition = self.catalog.get(slug)
+        if definition.mcp is None or definition.mcp.tools == tools:
+            return
+        server = definition.mcp.model_copy(update={"tools": tools})
+        self.toolkits.register(definition.model_copy(update={"mcp": server}), replace=True)
 
     # sessions -----------------------------------------------------------------------------
     def create(
@@ -223,7 +250,7 @@ class AsyncToolAuth:
             connected_accounts=connected_accounts, resume=resume,
             callback_url=callback_url, wait_timeout=wait_timeout,
             manage_connections_tool_name=manage_connections_tool_name,
-            wait_tool_name=wait_tool_name,
+            wait_tool_name=wait_tool_name, mcp=self.mcp_sessions,
         )  # fmt: skip
 
     # the connect app --------------------------------------------------------------------
@@ -262,6 +289,9 @@ class AsyncToolAuth:
 
     async def _close(self) -> None:
         self._closed = True
+        mcp, self._mcp = self._mcp, None
+        if mcp is not None:
+            await mcp.aclose()
         store, self._store = self._store, None
         await self._http.aclose()
         if store is not None:

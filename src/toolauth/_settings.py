@@ -118,6 +118,7 @@ class Settings:
     watch_interval: float = 0.01
     sqlite_busy_timeout: float = 10.0
     account_cache: float = 1.0
+    mcp_idle_timeout: float = 300.0
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -147,6 +148,7 @@ class Settings:
             watch_interval=_float(env, "TOOLAUTH_WATCH_INTERVAL", 0.01),
             sqlite_busy_timeout=_float(env, "TOOLAUTH_SQLITE_BUSY_TIMEOUT", 10.0),
             account_cache=_float(env, "TOOLAUTH_ACCOUNT_CACHE", 1.0),
+            mcp_idle_timeout=_float(env, "TOOLAUTH_MCP_IDLE_TIMEOUT", 300.0),
             environ=env,
         )
         return settings.with_overrides(**overrides)

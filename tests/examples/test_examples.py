@@ -46,6 +46,15 @@ EXPECTED = {
         '"name":"Paint the roses red","created":true',
         "the key appears in the database files as plain text: False",
     ],
+    "mcp_toolkit": [
+        "tools before anyone connected: ['NOTES_CALL_TOOL']",
+        "Connect Notes: http://127.0.0.1:",
+        "is ACTIVE",
+        "add_note -> Croquet",
+        "list_notes -> ['Tea party', 'Croquet']",
+        "tools now: ['NOTES_LIST_NOTES', 'NOTES_ADD_NOTE', 'NOTES_DELETE_ALL_NOTES']",
+        "client registrations at the provider: 1",
+    ],
     "langgraph_interrupt": [
         "run paused (interrupt",
         "Connect Demo: http://127.0.0.1:",

@@ -31,6 +31,8 @@ __all__ = [
     "ApiKeySchemeSpec",
     "CredentialField",
     "CredentialPlacement",
+    "McpServerSpec",
+    "McpToolSpec",
     "NoAuthSchemeSpec",
     "OAuth2SchemeSpec",
     "TestRequest",
@@ -138,10 +140,57 @@ class OAuth2SchemeSpec(_Strict):
         "(Slack user tokens: 'authed_user'); None when the tokens are at the top level.",
     )
     issues_refresh_tokens: bool = True
+    resource: str | None = Field(
+        default=None,
+        description="The resource indicator (RFC 8707) sent with every authorization and token "
+        "request, so tokens are issued for that resource only (an MCP server's URL).",
+    )
     placement: CredentialPlacement = CredentialPlacement.model_validate(
         {"in": "header", "name": "Authorization", "format": "Bearer {access_token}"}
     )
     test_request: TestRequest | None = None
+
+
+def _object_schema() -> dict[str, object]:
+    return {"type": "object"}
+
+
+class McpToolSpec(_Strict):
+    """One tool of a remote MCP server, as its ``tools/list`` describes it."""
+
+    name: str = Field(min_length=1, max_length=128)
+    description: str = ""
+    input_schema: dict[str, object] = Field(default_factory=_object_schema)
+
+
+class McpServerSpec(_Strict):
+    """A remote MCP server (streamable HTTP) whose tools are this toolkit's tools.
+
+    Filled by ``ta.toolkits.add_mcp(...)`` from the server's protected resource metadata
+    (RFC 9728) and its authorization server's metadata (RFC 8414).
+    """
+
+    url: str = Field(description="The MCP endpoint, e.g. 'https://mcp.example.com/mcp'.")
+    resource: str | None = Field(
+        default=None,
+        description="The resource identifier the server's metadata names (RFC 9728 §2); "
+        "tokens are asked for it (RFC 8707). None for a server that needs no auth.",
+    )
+    resource_metadata_url: str | None = None
+    issuer: str | None = Field(default=None, description="The authorization server used.")
+    client_registration: Literal["dynamic", "manual", "none"] = Field(
+        default="none",
+        description="How a managed auth config gets its OAuth client: 'dynamic' registers one "
+        "(RFC 7591) on first use, 'manual' needs a custom auth config or "
+        "TOOLAUTH_<TOOLKIT>_CLIENT_ID/_SECRET, 'none' for a server without auth.",
+    )
+    registration_endpoint: str | None = None
+    client_id_metadata_document_supported: bool = False
+    tools: tuple[McpToolSpec, ...] = Field(
+        default=(),
+        description="The server's tools as last listed (shared by every user's session; "
+        "refreshed whenever a user's session lists them).",
+    )
 
 
 class ApiKeySchemeSpec(_Strict):
@@ -237,6 +286,9 @@ class ToolkitDefinition(_Strict):
     )
     default_headers: dict[str, str] = Field(default_factory=dict)
     auth_schemes: dict[AuthScheme, SchemeSpec] = Field(min_length=1)
+    mcp: McpServerSpec | None = Field(
+        default=None, description="Set when the toolkit's tools come from a remote MCP server."
+    )
 
     @field_validator("slug")
     @classmethod

@@ -14,6 +14,7 @@ from .._exceptions import ConflictError
 from .._models import LinkStatus, utcnow
 from ..catalog import ApiKeySchemeSpec, OAuth2SchemeSpec
 from ..oauth.authorize import hash_state
+from ..resources.client_registrations import ClientRegistrations
 from .key_forms import KeyFormSteps
 from .links import LinkSteps
 from .oauth_steps import OAuthSteps
@@ -25,9 +26,9 @@ __all__ = ["ConnectFlow"]
 class ConnectFlow:
     """The connect link's steps, for :mod:`toolauth.connect.app`."""
 
-    def __init__(self, links: LinkSteps) -> None:
+    def __init__(self, links: LinkSteps, registrations: ClientRegistrations) -> None:
         self._links = links
-        self.oauth = OAuthSteps(self._links)
+        self.oauth = OAuthSteps(self._links, registrations)
         self.forms = KeyFormSteps(self._links)
 
     def public_path(self, path: str) -> str:

@@ -20,6 +20,7 @@ from ..oauth.authorize import authorization_url, hash_state, new_code_verifier, 
 from ..oauth.calls import exchange_code
 from ..oauth.client_app import oauth_app
 from ..oauth.tokens import provider_error_code, quote_provider_text
+from ..resources.client_registrations import ClientRegistrations
 from .links import LinkSteps
 from .steps import Cookie, Page, Redirect, Step, same_text, state_cookie_name
 
@@ -35,8 +36,9 @@ _TRANSIENT = frozenset({"temporarily_unavailable", "server_error", "invalid_resp
 class OAuthSteps:
     """``GET /link/{id}`` for OAuth links, and ``GET /oauth/callback``."""
 
-    def __init__(self, links: LinkSteps) -> None:
+    def __init__(self, links: LinkSteps, registrations: ClientRegistrations) -> None:
         self._links = links
+        self._registrations = registrations
 
     async def begin(
         self,
@@ -46,6 +48,8 @@ class OAuthSteps:
         spec: OAuth2SchemeSpec,
     ) -> Step:
         try:
+            # An MCP server's authorization server may register our client first (RFC 7591).
+            config = await self._registrations.ensure(config, definition)
             client_id = oauth_app(config, self._links.settings).client_id
             variables = self._links.variables()
             authorize_at = render(spec.authorization_url, variables, what="authorization_url")
@@ -82,7 +86,7 @@ class OAuthSteps:
             authorize_at,
             client_id=client_id, redirect_uri=self._links.redirect_uri, scopes=config.scopes,
             scope_separator=spec.scope_separator, state=state, code_verifier=verifier,
-            extra=spec.authorization_params,
+            extra=spec.authorization_params, resource=spec.resource,
         )  # fmt: skip
         ttl = max(1, int((link.expires_at - utcnow()).total_seconds()))
         # RFC 9700 §4.7.1: bind the state to this browser, so a callback carrying it from
@@ -166,6 +170,7 @@ class OAuthSteps:
                 code_verifier=verifier.get_secret_value() if verifier else None,
                 client_id=app.client_id, client_secret=app.client_secret,
                 auth_method=spec.token_endpoint_auth_method, token_path=spec.token_path,
+                resource=spec.resource,
             )  # fmt: skip
         except OAuthError as exc:
             if exc.error in _TRANSIENT:

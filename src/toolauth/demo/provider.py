@@ -9,6 +9,8 @@ POST /oauth/authorize/login           login form  -> consent page
 POST /oauth/authorize/consent         Allow / Deny -> 303 to the client's redirect_uri
 POST /oauth/token                     RFC 6749 §4.1.3 and §6 (authorization_code, refresh_token)
 POST /oauth/revoke                    RFC 7009
+POST /oauth/register                  RFC 7591 dynamic client registration (JSON)
+POST /oauth/introspect                RFC 7662 token introspection (for resource servers)
 GET  /oauth/userinfo                  Bearer token -> {sub, name, email, preferred_username}
 GET  /.well-known/oauth-authorization-server   RFC 8414 (also /.well-known/openid-configuration)
 GET  /api/me                          needs "profile"
@@ -17,6 +19,10 @@ POST /api/items {"name": "..."}       needs "items:write", answers 201
 GET  /api/rate-limited                always 429 with Retry-After
 ```
 
+Authorization requests and token requests may carry ``resource`` (RFC 8707): the tokens
+issued are then bound to it, introspection reports it, and a later request naming another
+resource is refused with ``invalid_target``.
+
 The API accepts ``Authorization: Bearer <access token>``, ``X-API-Key: <issued key>`` or HTTP
 Basic with a user's username and password (the last two carry every scope).
 
@@ -24,7 +30,10 @@ References:
     RFC 6749 The OAuth 2.0 Authorization Framework https://datatracker.ietf.org/doc/html/rfc6749
     RFC 6750 Bearer Token Usage https://datatracker.ietf.org/doc/html/rfc6750
     RFC 7009 Token Revocation https://datatracker.ietf.org/doc/html/rfc7009
+    RFC 7591 Dynamic Client Registration https://datatracker.ietf.org/doc/html/rfc7591
     RFC 7636 PKCE https://datatracker.ietf.org/doc/html/rfc7636
+    RFC 7662 Token Introspection https://datatracker.ietf.org/doc/html/rfc7662
+    RFC 8707 Resource Indicators https://datatracker.ietf.org/doc/html/rfc8707
     RFC 8414 Authorization Server Metadata https://datatracker.ietf.org/doc/html/rfc8414
     RFC 9207 Authorization Server Issuer Identification https://datatracker.ietf.org/doc/html/rfc9207
     RFC 9700 OAuth 2.0 Security Best Current Practice https://datatracker.ietf.org/doc/html/rfc9700
@@ -97,6 +106,9 @@ class ProviderConfig:
             "invalid_grant" (a 400 invalid_grant), for every token request, or only for
             refresh grants when ``fault_only_refresh``.
         code_ttl: authorization code lifetime in seconds.
+        dynamic_registration: serve ``/oauth/register`` (RFC 7591) and name it in the metadata.
+        advertise_s256: list ``S256`` in ``code_challenge_methods_supported`` (turn off to
+            simulate a server an MCP client must refuse).
     """
 
     issuer: str | None = None
@@ -114,6 +126,8 @@ class ProviderConfig:
     fault_delay: float = 30.0
     fault_only_refresh: bool = False
     code_ttl: float = 60.0
+    dynamic_registration: bool = True
+    advertise_s256: bool = True
 
     def __post_init__(self) -> None:
         if self.token_endpoint_fault is not None and self.token_endpoint_fault not in _FAULTS:
@@ -134,6 +148,8 @@ class ProviderStats:
     api_requests: int = 0
     failed_auth: int = 0
     token_auth_methods: Counter[str] = field(default_factory=Counter)  # client_secret_basic...
+    registrations: int = 0
+    introspections: int = 0
 
 
 @dataclass
@@ -175,6 +191,7 @@ class _Pending:
     code_challenge: str | None
     expires_at: float
     username: str | None = None
+    resource: str | None = None
 
 
 @dataclass
@@ -188,6 +205,7 @@ class _Code:
     expires_at: float
     grant_id: str
     used: bool = False
+    resource: str | None = None
 
 
 @dataclass
@@ -197,6 +215,7 @@ class _AccessToken:
     scopes: tuple[str, ...]
     expires_at: float
     grant_id: str
+    resource: str | None = None
 
 
 @dataclass
@@ -206,6 +225,7 @@ class _RefreshToken:
     scopes: tuple[str, ...]
     grant_id: str
     rotated: bool = False
+    resource: str | None = None
 
 
 @dataclass
@@ -299,6 +319,11 @@ def _with_query(uri: str, params: dict[str, str]) -> str:
 def _parse_scope(raw: str | None) -> tuple[str, ...]:
     """A space-delimited scope list (RFC 6749 §3.3), deduplicated, in request order."""
     return tuple(dict.fromkeys((raw or "").split()))
+
+
+def _is_resource(value: str) -> bool:
+    parts = urlsplit(value)
+    return bool(parts.scheme and parts.netloc and not parts.fragment)
 
 
 def _now_iso() -> str:
@@ -454,6 +479,8 @@ class DemoProvider:
                 Route("/oauth/token", self._token, methods=["POST"]),
                 Route("/oauth/revoke", self._revoke, methods=["POST"]),
                 Route("/oauth/userinfo", self._userinfo, methods=["GET"]),
+                Route("/oauth/register", self._register, methods=["POST"]),
+                Route("/oauth/introspect", self._introspect, methods=["POST"]),
                 Route("/.well-known/oauth-authorization-server", self._metadata, methods=["GET"]),
                 Route("/.well-known/openid-configuration", self._metadata, methods=["GET"]),
                 Route("/api/me", self._api_me, methods=["GET"]),
@@ -566,12 +593,14 @@ class DemoProvider:
         grant_id: str,
         *,
         refresh_scopes: tuple[str, ...] | None,
+        resource: str | None = None,
     ) -> dict[str, Any]:
-        """A token response, RFC 6749 §5.1; a refresh token only when refresh_scopes is given."""
+        """A token response, RFC 6749 §5.1; a refresh token only when refresh_scopes is given.
+        The tokens are bound to ``resource`` (RFC 8707 §2) when one was asked for."""
         ttl = self.config.access_token_ttl
         access = secrets.token_urlsafe(32)
         self._access_tokens[access] = _AccessToken(
-            client_id, username, scopes, time.monotonic() + ttl, grant_id
+            client_id, username, scopes, time.monotonic() + ttl, grant_id, resource
         )
         body: dict[str, Any] = {"access_token": access, "token_type": "Bearer"}
         if not self.config.omit_expires_in:
@@ -579,7 +608,7 @@ class DemoProvider:
         if refresh_scopes is not None:
             value = secrets.token_urlsafe(32)
             self._refresh_tokens[value] = _RefreshToken(
-                client_id, username, refresh_scopes, grant_id
+                client_id, username, refresh_scopes, grant_id, resource=resource
             )
             body["refresh_token"] = value
         body["scope"] = " ".join(scopes)
@@ -640,6 +669,12 @@ class DemoProvider:
             raise fail("invalid_request", "transform algorithm not supported: use S256")
         elif not _CHALLENGE_RE.fullmatch(challenge):
             raise fail("invalid_request", "code_challenge is not a S256 challenge")
+        resource = query.get("resource")
+        if "resource" in repeated:
+            raise fail("invalid_target", "one resource at a time (RFC 8707 §2)")
+        if resource is not None and not _is_resource(resource):
+            # RFC 8707 §2: an absolute URI without a fragment.
+            raise fail("invalid_target", "resource must be an absolute URI without a fragment")
         return _Pending(
             csrf_token=secrets.token_urlsafe(24),
             client_id=client_id,
@@ -649,6 +684,7 @@ class DemoProvider:
             state=state,
             code_challenge=challenge,
             expires_at=time.monotonic() + _PENDING_TTL,
+            resource=resource,
         )
 
     def _new_code(self, pending: _Pending) -> str:
@@ -663,6 +699,7 @@ class DemoProvider:
             code_challenge=pending.code_challenge,
             expires_at=time.monotonic() + self.config.code_ttl,
             grant_id=secrets.token_hex(8),
+            resource=pending.resource,
         )
         return code
 
@@ -745,9 +782,19 @@ class DemoProvider:
             raise _OAuthError("invalid_request", "code_verifier is malformed (RFC 7636 §4.1)")
         elif not _same(_s256(verifier), code.code_challenge):
             raise _OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
+        resource = self._check_target(form, code.resource)
         return self._issue(
-            client.client_id, code.username, code.scopes, code.grant_id, refresh_scopes=code.scopes
-        )
+            client.client_id, code.username, code.scopes, code.grant_id,
+            refresh_scopes=code.scopes, resource=resource,
+        )  # fmt: skip
+
+    @staticmethod
+    def _check_target(form: dict[str, str], granted: str | None) -> str | None:
+        """RFC 8707 §2.2: a token request may name the resource the grant was for, no other."""
+        asked = form.get("resource")
+        if asked is not None and asked != granted:
+            raise _OAuthError("invalid_target", "the resource differs from the grant's")
+        return granted
 
     def _refresh(self, client: _Client, form: dict[str, str]) -> dict[str, Any]:
         """The refresh token grant, RFC 6749 §6."""
@@ -770,6 +817,7 @@ class DemoProvider:
             if extra:  # RFC 6749 §6: no scope beyond the original grant
                 raise _OAuthError("invalid_scope", f"scope beyond the grant: {' '.join(extra)}")
             scopes = requested
+        resource = self._check_target(form, token.resource)
         if self.config.rotate_refresh_tokens:
             token.rotated = True
             # RFC 6749 §6: the new refresh token keeps the original grant's scope.
@@ -779,11 +827,13 @@ class DemoProvider:
                 scopes,
                 token.grant_id,
                 refresh_scopes=token.scopes,
+                resource=resource,
             )
         # Without rotation no refresh_token is sent: the client keeps the one it has.
         return self._issue(
-            client.client_id, token.username, scopes, token.grant_id, refresh_scopes=None
-        )
+            client.client_id, token.username, scopes, token.grant_id, refresh_scopes=None,
+            resource=resource,
+        )  # fmt: skip
 
     def _principal_from_token(self, value: str) -> _Principal:
         token = self._access_tokens.get(value)
@@ -1139,7 +1189,7 @@ class DemoProvider:
                 "response_types_supported": ["code"],
                 "response_modes_supported": ["query"],
                 "grant_types_supported": ["authorization_code", "refresh_token"],
-                "code_challenge_methods_supported": ["S256"],
+                "code_challenge_methods_supported": ["S256"] if self.config.advertise_s256 else [],
                 "token_endpoint_auth_methods_supported": [
                     "client_secret_basic",
                     "client_secret_post",
@@ -1151,8 +1201,99 @@ class DemoProvider:
                     "none",
                 ],
                 "authorization_response_iss_parameter_supported": self.config.send_iss_in_redirect,
+                "introspection_endpoint": f"{issuer}/oauth/introspect",
+                **(
+                    {"registration_endpoint": f"{issuer}/oauth/register"}
+                    if self.config.dynamic_registration
+                    else {}
+                ),
             }
         )
+
+    # -- dynamic registration and introspection ------------------------------------------------
+
+    async def _register(self, request: Request) -> Response:
+        """Dynamic client registration, RFC 7591 §3: a JSON client metadata document in, the
+        client's id (and secret, unless it asked for ``none``) out, 201."""
+        if not self.config.dynamic_registration:
+            return JSONResponse({"error": "not_found"}, 404)
+
+        def refuse(error: str, description: str) -> Response:  # RFC 7591 §3.2.2
+            return JSONResponse({"error": error, "error_description": description}, 400)
+
+        try:
+            metadata = json.loads(await request.body())
+        except (ValueError, UnicodeDecodeError):
+            return refuse("invalid_client_metadata", "the body must be a JSON object")
+        if not isinstance(metadata, dict):
+            return refuse("invalid_client_metadata", "the body must be a JSON object")
+        uris = metadata.get("redirect_uris")
+        if not isinstance(uris, list) or not uris or not all(isinstance(u, str) for u in uris):
+            return refuse("invalid_redirect_uri", "redirect_uris must be a non-empty list")
+        method = metadata.get("token_endpoint_auth_method", "client_secret_basic")
+        if method not in ("client_secret_basic", "client_secret_post", "none"):
+            return refuse("invalid_client_metadata", f"unsupported auth method {method!r}")
+        name = metadata.get("client_name")
+        client_id = "dyn_" + secrets.token_urlsafe(12)
+        secret = None if method == "none" else secrets.token_urlsafe(24)
+        try:
+            self.register_client(
+                client_id, secret, uris, name=name if isinstance(name, str) else None
+            )
+        except ValueError as exc:
+            return refuse("invalid_redirect_uri", str(exc))
+        with self._lock:
+            self._stats.registrations += 1
+        body: dict[str, Any] = {
+            "client_id": client_id,
+            "client_id_issued_at": int(time.time()),
+            "redirect_uris": uris,
+            "token_endpoint_auth_method": method,
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+        }
+        if secret is not None:
+            body["client_secret"] = secret
+            body["client_secret_expires_at"] = 0  # RFC 7591 §3.2.1: never
+        if isinstance(name, str):
+            body["client_name"] = name
+        return JSONResponse(body, 201, headers=_NO_STORE)
+
+    def introspect(self, token: str) -> dict[str, Any]:
+        """What RFC 7662 §2.2 says about ``token``: ``{"active": false}`` unless it is a live
+        access token; then its client, scopes, user, expiry and resource (``aud``)."""
+        with self._lock:
+            self._stats.introspections += 1
+            found = self._access_tokens.get(token)
+            if found is None or time.monotonic() >= found.expires_at:
+                return {"active": False}
+            user = self._users[found.username]
+            left = found.expires_at - time.monotonic()
+            body: dict[str, Any] = {
+                "active": True,
+                "client_id": found.client_id,
+                "scope": " ".join(found.scopes),
+                "sub": user.sub,
+                "username": user.username,
+                "token_type": "Bearer",
+                "exp": int(time.time() + left),
+            }
+            if found.resource is not None:
+                body["aud"] = found.resource
+            return body
+
+    async def _introspect(self, request: Request) -> Response:
+        """The introspection endpoint, RFC 7662 §2: a registered client asks about a token."""
+        try:
+            form, _ = await _read_form(request)
+            with self._lock:
+                self._authenticate_client(request, form)
+            token = form.get("token")
+            if token is None:
+                raise _OAuthError("invalid_request", "token is required")
+        except _OAuthError as exc:
+            return self._token_error(exc)
+        return JSONResponse(self.introspect(token), headers=_NO_STORE)
 
     # -- protected API -------------------------------------------------------------------------
 

@@ -12,21 +12,17 @@ through the stream writer.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
-from langchain_core.callbacks import (
-    AsyncCallbackManagerForToolRun,
-    CallbackManagerForToolRun,
-)
 from langchain_core.tools import BaseTool, ToolException
-from pydantic import BaseModel, ConfigDict, Field, SkipValidation
+from pydantic import BaseModel, Field, SkipValidation
 
 from .._exceptions import ConnectionRequiredError, ToolAuthError, ValidationError
-from .._loop import InsideLoopError, loop_running, run_sync
 from ..tools import ToolSpec, builtin_tools
-from ._connections import CONNECT_LINK_EVENT, Emit, connection_required, manage
+from ._base import SessionTool, dump
+from ._connections import Emit, connection_required, manage
+from ._mcp import mcp_tools
 
 if TYPE_CHECKING:
     from ..resources.sessions import Session
@@ -34,83 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["ManageConnectionsTool", "ToolkitTool", "WaitForConnectionsTool", "session_tools"]
 
 
-def _dump(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-def _stream_writer() -> Any:
-    """LangGraph's custom stream writer when running inside a graph, else ``None``."""
-    try:
-        from langgraph.config import get_stream_writer
-    except ImportError:
-        return None
-    try:
-        return get_stream_writer()
-    except (RuntimeError, KeyError):
-        return None
-
-
-def _async_emitter(run_manager: AsyncCallbackManagerForToolRun | None) -> Emit:
-    async def emit(payload: dict[str, Any]) -> None:
-        if run_manager is not None:
-            await run_manager.get_child().on_custom_event(
-                CONNECT_LINK_EVENT, payload, run_id=run_manager.run_id
-            )
-        writer = _stream_writer()
-        if writer is not None:
-            writer(payload)
-
-    return emit
-
-
-def _sync_emitter(run_manager: CallbackManagerForToolRun | None) -> Emit:
-    async def emit(payload: dict[str, Any]) -> None:
-        if run_manager is not None:
-            run_manager.get_child().on_custom_event(
-                CONNECT_LINK_EVENT, payload, run_id=run_manager.run_id
-            )
-        writer = _stream_writer()
-        if writer is not None:
-            writer(payload)
-
-    return emit
-
-
-class _SessionTool(BaseTool):
-    """Shared plumbing: the session, and sync calls that drive the async logic."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    session: SkipValidation[Any] = Field(exclude=True, repr=False)  # a Session
-    response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
-    handle_tool_error: bool = True
-
-    async def _logic(self, args: dict[str, Any], emit: Emit) -> tuple[str, Any]:
-        raise NotImplementedError
-
-    async def _arun(
-        self,
-        run_manager: AsyncCallbackManagerForToolRun | None = None,
-        **kwargs: Any,
-    ) -> tuple[str, Any]:
-        return await self._logic(kwargs, _async_emitter(run_manager))
-
-    def _run(
-        self,
-        run_manager: CallbackManagerForToolRun | None = None,
-        **kwargs: Any,
-    ) -> tuple[str, Any]:
-        if loop_running():
-            # Not a ToolException: handle_tool_error would hand it to the model as the tool's
-            # output. Calling invoke() on a running loop is the caller's bug; it must surface.
-            raise InsideLoopError(
-                f"{self.name}.invoke() was called inside a running event loop, where it would "
-                "block the loop; use `await tool.ainvoke(...)` instead."
-            )
-        return run_sync(self._logic, kwargs, _sync_emitter(run_manager))
-
-
-class ToolkitTool(_SessionTool):
+class ToolkitTool(SessionTool):
     """One toolkit tool, signed as the session's user. Never sees a token."""
 
     spec: SkipValidation[Any] = Field(exclude=True, repr=False)  # a ToolSpec
@@ -122,10 +42,10 @@ class ToolkitTool(_SessionTool):
             result = await session.execute(spec, parsed)
         except ConnectionRequiredError:
             needed = await connection_required(session, spec.toolkit, emit)
-            return _dump(needed), needed
+            return dump(needed), needed
         except ToolAuthError as exc:  # ToolApiError and the rest: an observation for the model
             raise ToolException(exc.message) from None
-        return _dump(result), result
+        return dump(result), result
 
 
 class ManageConnectionsInput(BaseModel):
@@ -139,7 +59,7 @@ class ManageConnectionsInput(BaseModel):
     )
 
 
-class ManageConnectionsTool(_SessionTool):
+class ManageConnectionsTool(SessionTool):
     """The meta tool: checks the user's connections and returns connect links for the rest."""
 
     name: str = "COMPOSIO_MANAGE_CONNECTIONS"
@@ -164,7 +84,7 @@ class ManageConnectionsTool(_SessionTool):
             )  # fmt: skip
         except ToolAuthError as exc:  # unknown toolkit, a pinned account that is not theirs…
             raise ToolException(exc.message) from None
-        return _dump(result), result
+        return dump(result), result
 
 
 class WaitForConnectionsInput(BaseModel):
@@ -174,7 +94,7 @@ class WaitForConnectionsInput(BaseModel):
     )
 
 
-class WaitForConnectionsTool(_SessionTool):
+class WaitForConnectionsTool(SessionTool):
     """Waits until the user finishes connecting, for agents that prefer to wait explicitly."""
 
     name: str = "COMPOSIO_WAIT_FOR_CONNECTIONS"
@@ -198,7 +118,7 @@ class WaitForConnectionsTool(_SessionTool):
         ]  # fmt: skip
         all_active = all(c.has_active_connection for c in now.values())
         result = {"results": results, "all_active": all_active}
-        return _dump(result), result
+        return dump(result), result
 
 
 def _manage_description(session: Session) -> str:
@@ -232,15 +152,6 @@ def session_tools(
         else session.available_toolkits()
     )
     specs = builtin_tools(slugs) + [s for s in extra if s.toolkit in slugs or toolkits is None]
-    if names is not None:
-        wanted = {n.upper() for n in names}
-        unknown = wanted - {s.name for s in specs}
-        if unknown:
-            raise ValidationError(
-                f"Unknown tool(s) {sorted(unknown)}; available: {sorted(s.name for s in specs)}.",
-                field="tools",
-            )
-        specs = [s for s in specs if s.name in wanted]
     tools: list[BaseTool] = [
         ToolkitTool(
             name=s.name,
@@ -251,6 +162,19 @@ def session_tools(
         )
         for s in specs
     ]
+    for slug in slugs:  # remote MCP toolkits: the server's tools (toolauth.langchain._mcp)
+        definition = session.toolkit(slug)
+        if definition.mcp is not None:
+            tools.extend(mcp_tools(session, definition))
+    if names is not None:
+        wanted = {n.upper() for n in names}
+        unknown = wanted - {t.name.upper() for t in tools}
+        if unknown:
+            raise ValidationError(
+                f"Unknown tool(s) {sorted(unknown)}; available: {sorted(t.name for t in tools)}.",
+                field="tools",
+            )
+        tools = [t for t in tools if t.name.upper() in wanted]
     if meta:
         tools.append(
             ManageConnectionsTool(

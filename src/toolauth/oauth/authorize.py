@@ -43,12 +43,16 @@ def authorization_url(
     state: str,
     code_verifier: str | None,
     extra: Mapping[str, str] | None = None,
+    resource: str | None = None,
 ) -> str:
     """The provider URL to send the user to (RFC 6749 §4.1.1), with an S256 challenge
-    (RFC 7636 §4.3; RFC 9700 §2.1.1: never ``plain``)."""
+    (RFC 7636 §4.3; RFC 9700 §2.1.1: never ``plain``) and the ``resource`` the tokens are
+    for, when given (RFC 8707 §2.1)."""
     # A catalog's extra parameters never replace the ones the protocol sets here.
-    reserved = {"client_id", "response_type", "redirect_uri", "scope", "state"}
+    reserved = {"client_id", "response_type", "redirect_uri", "scope", "state", "resource"}
     params = {k: v for k, v in (extra or {}).items() if k not in reserved}
+    if resource is not None:
+        params["resource"] = resource
     if code_verifier is not None:
         params["code_challenge"] = create_s256_code_challenge(code_verifier)
         params["code_challenge_method"] = "S256"

@@ -66,13 +66,16 @@ async def provider_request(
     max_bytes: int = MAX_RESPONSE_BYTES,
     data: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
+    content: bytes | None = None,
 ) -> ProviderAnswer:
     """One request, bounded in time (``TimeoutError`` after the deadline, whatever the
     server does) and in size (:class:`AnswerTooLarge`, from ``Content-Length`` or from the
     bytes actually sent); ``httpx.HTTPError`` when the server cannot be reached."""
     limit = call_deadline(http, deadline)
     with anyio.fail_after(limit):
-        async with http.stream(method, url, data=data, headers=headers) as response:
+        async with http.stream(
+            method, url, data=data, headers=headers, content=content
+        ) as response:
             declared = response.headers.get("content-length", "").strip()
             if declared.isdigit() and int(declared) > max_bytes:
                 raise AnswerTooLarge
@@ -158,11 +161,15 @@ async def exchange_code(
     token_path: str | None = None,
     deadline: float | None = None,
     max_bytes: int = MAX_RESPONSE_BYTES,
+    resource: str | None = None,
 ) -> TokenSet:
-    """Trade an authorization code for tokens (RFC 6749 §4.1.3, RFC 7636 §4.5)."""
+    """Trade an authorization code for tokens (RFC 6749 §4.1.3, RFC 7636 §4.5), for
+    ``resource`` when given (RFC 8707 §2.2)."""
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
     if code_verifier is not None:
         form["code_verifier"] = code_verifier
+    if resource is not None:
+        form["resource"] = resource
     return await _token_request(
         http, token_url, form, auth_method=auth_method, client_id=client_id,
         client_secret=client_secret, token_path=token_path, deadline=deadline,
@@ -184,10 +191,14 @@ async def refresh_tokens(
     token_path: str | None = None,
     deadline: float | None = None,
     max_bytes: int = MAX_RESPONSE_BYTES,
+    resource: str | None = None,
 ) -> TokenSet:
-    """Use a refresh token (RFC 6749 §6). Errors are ``TokenRefreshError``; ``retryable``
-    tells a provider outage from a dead grant (``invalid_grant``)."""
+    """Use a refresh token (RFC 6749 §6), for ``resource`` when given (RFC 8707 §2.2).
+    Errors are ``TokenRefreshError``; ``retryable`` tells a provider outage from a dead grant
+    (``invalid_grant``)."""
     form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    if resource is not None:
+        form["resource"] = resource
     try:
         return await _token_request(
             http, token_url, form, auth_method=auth_method, client_id=client_id,

@@ -12,7 +12,11 @@ from dataclasses import dataclass, field
 from .._models import AuthConfig
 from .._settings import Settings
 
-__all__ = ["OAuthApp", "oauth_app"]
+__all__ = ["REGISTERED_FOR", "OAuthApp", "oauth_app"]
+
+REGISTERED_FOR = "registered_redirect_uri"
+"""The credential a client registered by toolauth (RFC 7591) is kept with: the redirect URI
+it was registered for. A managed config holding it uses that client, not settings."""
 
 
 @dataclass(frozen=True)
@@ -24,9 +28,10 @@ class OAuthApp:
 
 
 def oauth_app(config: AuthConfig, settings: Settings) -> OAuthApp:
-    """The OAuth app of ``config``; a ``ConfigurationError`` naming the variables to set when
-    a managed config has none."""
-    if config.is_managed:
+    """The OAuth app of ``config``: the client it holds (a custom config's, or one registered
+    for a managed config, RFC 7591), else a managed config's from settings; a
+    ``ConfigurationError`` naming the variables to set when there is none."""
+    if config.is_managed and REGISTERED_FOR not in config.credentials:
         client_id, secret = settings.managed_oauth_app(config.toolkit)
         return OAuthApp(client_id, secret.get_secret_value())
     secret_value = config.credentials.get("client_secret")

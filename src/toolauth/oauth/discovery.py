@@ -27,6 +27,7 @@ ENDPOINTS = {
     "token_endpoint": True,
     "revocation_endpoint": False,
     "userinfo_endpoint": False,
+    "registration_endpoint": False,  # RFC 8414 §2, for RFC 7591
 }
 LISTS = (
     "scopes_supported",

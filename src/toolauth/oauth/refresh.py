@@ -232,6 +232,7 @@ class TokenManager:
                     refresh_token=refresh_token.get_secret_value(), client_id=app.client_id,
                     client_secret=app.client_secret, auth_method=spec.token_endpoint_auth_method,
                     token_path=spec.token_path, deadline=self._settings.call_deadline,
+                    resource=spec.resource,
                 )  # fmt: skip
                 break
             except TokenRefreshError as exc:

@@ -98,7 +98,7 @@ class AccountAuth(httpx.Auth):
     ) -> None:
         self.account_id = account_id
         self.origins = origins
-        self._placements = placements
+        self.placements = placements
         self._store = store
         self._tokens = tokens
         self._cache_seconds = cache_seconds
@@ -136,7 +136,7 @@ class AccountAuth(httpx.Auth):
 
     def _sign(self, request: httpx.Request, account: ConnectedAccount) -> None:
         values = credential_values(account.credentials, account.data)
-        apply_placements(request, self._placements, values)
+        apply_placements(request, self.placements, values)
 
     async def async_auth_flow(
         self, request: httpx.Request

@@ -58,7 +58,7 @@ class AuthConfigs:
         """Whether a user can connect ``definition`` with no config made by the app: a
         managed OAuth app is in the environment, or the default scheme is a typed key or
         no auth at all."""
-        if definition.default_scheme is not AuthScheme.OAUTH2:
+        if definition.default_scheme is not AuthScheme.OAUTH2 or registers_clients(definition):
             return True
         prefix = f"TOOLAUTH_{definition.slug.upper()}_"
         env = self._settings.environ
@@ -149,7 +149,7 @@ class AuthConfigs:
                     "credentials, pass type='use_custom_auth'.",
                     field="credentials",
                 )
-            if is_oauth:
+            if is_oauth and not registers_clients(definition):
                 self._settings.managed_oauth_app(definition.slug)  # clear error if unset
             secrets = {}
         elif is_oauth:
@@ -270,6 +270,12 @@ class AuthConfigs:
         store = await self._store()
         await store.delete_auth_config(id, with_accounts=force)
         await self.refresh_configured()
+
+
+def registers_clients(definition: ToolkitDefinition) -> bool:
+    """Whether a managed config of ``definition`` gets its OAuth client by registering one
+    (an MCP server whose authorization server offers RFC 7591), not from settings."""
+    return definition.mcp is not None and definition.mcp.client_registration == "dynamic"
 
 
 def _shared_credentials(

@@ -26,7 +26,7 @@ from ..auth.fields import split_fields
 from ..catalog import ApiKeySchemeSpec, Catalog, OAuth2SchemeSpec
 from ..oauth.refresh import TokenManager
 from ..store import AccountFilter, Store
-from .auth_configs import AuthConfigs
+from .auth_configs import AuthConfigs, registers_clients
 from .connection_requests import ConnectionRequest, Waiter
 from .http_clients import AccountClients
 
@@ -274,7 +274,13 @@ class ConnectedAccounts:
                 f"{config.auth_scheme.value} accounts cannot be connected through a link.",
                 field="auth_config_id",
             )
-        if isinstance(spec, OAuth2SchemeSpec) and config.is_managed:
+        definition = self._catalog.get(config.toolkit)
+        if (
+            isinstance(spec, OAuth2SchemeSpec)
+            and config.is_managed
+            and "registered_redirect_uri" not in config.credentials
+            and not registers_clients(definition)
+        ):
             settings.managed_oauth_app(config.toolkit)  # a clear error now, not on the page
         store = await self._store()
         mine = [

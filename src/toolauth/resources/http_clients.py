@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import httpx
 
     from ..catalog import ToolkitDefinition
+    from .account_auth import AccountAuth
 
 __all__ = ["AccountClients"]
 
@@ -56,7 +57,27 @@ class AccountClients:
         goes without credentials."""
         import httpx  # loaded on first use: `import toolauth` stays light
 
-        from .account_auth import AccountAuth, ApiOrigins, guard_client  # need httpx too
+        from .account_auth import guard_client  # needs httpx too
+
+        base_url, auth = await self.signer(account)
+        definition = self._catalog.get(account.toolkit)
+        if "transport" not in kwargs and "verify" not in kwargs:
+            kwargs["transport"] = self._http.api_transport  # one pool for every account
+        timeout = self._settings.api_timeout
+        client = httpx.AsyncClient(
+            base_url=base_url,
+            auth=auth,
+            headers={"User-Agent": "toolauth", **definition.default_headers},
+            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+            **kwargs,
+        )
+        return guard_client(client, auth.origins, auth.placements)
+
+    async def signer(self, account: ConnectedAccount) -> tuple[str, AccountAuth]:
+        """The toolkit's API base URL for ``account`` and the ``httpx.Auth`` that signs
+        requests as it (to the API's origins only), for clients built elsewhere (the MCP hop).
+        """
+        from .account_auth import AccountAuth, ApiOrigins  # needs httpx
 
         if not account.is_active:
             raise ConnectionRequiredError(account.toolkit, account.id, account.status.value)
@@ -70,23 +91,13 @@ class AccountClients:
         # TOOLAUTH_<TOOLKIT>_API_BASE_URL points a toolkit elsewhere (GitHub Enterprise, a fake).
         override = self._settings.environ.get(f"TOOLAUTH_{definition.slug.upper()}_API_BASE_URL")
         base_url = render(override or definition.api_base_url, variables, what="api_base_url")
-        if "transport" not in kwargs and "verify" not in kwargs:
-            kwargs["transport"] = self._http.api_transport  # one pool for every account
         origins = ApiOrigins(definition.slug, (base_url, *definition.api_origins))
         auth = AccountAuth(
             account.id, placements, store=self._store, tokens=self._tokens,
             cache_seconds=self._settings.account_cache, origins=origins,
             seed=(account, generation),
         )  # fmt: skip
-        timeout = self._settings.api_timeout
-        client = httpx.AsyncClient(
-            base_url=base_url,
-            auth=auth,
-            headers={"User-Agent": "toolauth", **definition.default_headers},
-            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
-            **kwargs,
-        )
-        return guard_client(client, origins, placements)
+        return base_url, auth
 
     async def _placements_of(
         self, account: ConnectedAccount, definition: ToolkitDefinition

@@ -25,6 +25,8 @@ from .http_clients import AccountClients
 if TYPE_CHECKING:
     import httpx
 
+    from ..catalog import McpToolSpec
+    from ..mcp import McpResult, McpSessions
     from ..tools import ToolSpec
 
 __all__ = ["ResumeMode", "Session", "ToolkitConnection"]
@@ -78,7 +80,9 @@ class Session:
         wait_timeout: float = 600.0,
         manage_connections_tool_name: str = "COMPOSIO_MANAGE_CONNECTIONS",
         wait_tool_name: str | None = "COMPOSIO_WAIT_FOR_CONNECTIONS",
+        mcp: Callable[[], McpSessions] | None = None,
     ) -> None:
+        self._mcp = mcp
         self._store = store
         self._urls = urls
         self._catalog = catalog
@@ -281,6 +285,40 @@ class Session:
         ACTIVE account (``ConnectionRequiredError`` when they have not connected)."""
         async with await self.client(spec.toolkit) as client:
             return await spec.run(client, args)
+
+    def _mcp_toolkit(self, toolkit: str) -> ToolkitDefinition:
+        definition = self.toolkit(toolkit)
+        if definition.mcp is None or self._mcp is None:
+            raise ValidationError(
+                f"{definition.slug!r} is not an MCP toolkit (add one with ta.toolkits.add_mcp).",
+                field="toolkit",
+            )
+        return definition
+
+    @on_home_loop
+    async def mcp_tools(self, toolkit: str) -> tuple[McpToolSpec, ...]:
+        """The tools of MCP toolkit ``toolkit``: listed by the server for this user when they
+        are connected, else the list last seen for any user (possibly empty)."""
+        definition = self._mcp_toolkit(toolkit)
+        assert definition.mcp is not None
+        assert self._mcp is not None
+        account = await self.account(definition.slug)
+        if account is None:
+            return definition.mcp.tools
+        return await self._mcp().list_tools(account, definition)
+
+    @on_home_loop
+    async def call_mcp_tool(
+        self, toolkit: str, tool: str, arguments: Mapping[str, Any]
+    ) -> McpResult:
+        """Call ``tool`` of MCP toolkit ``toolkit`` as this user, over their own MCP session
+        (``ConnectionRequiredError`` when they have not connected)."""
+        definition = self._mcp_toolkit(toolkit)
+        assert self._mcp is not None
+        account = await self.account(definition.slug)
+        if account is None:
+            raise ConnectionRequiredError(definition.slug)
+        return await self._mcp().call(account, definition, tool, dict(arguments))
 
     @on_home_loop
     async def wait_for_connections(

@@ -10,14 +10,16 @@ from .._http import HttpPool
 from .._loop import HomeLoop, on_home_loop
 from .._models import AuthScheme
 from .._validation import check_hosts, check_scopes
-from ..catalog import Catalog, OAuth2SchemeSpec, ToolkitDefinition
+from ..catalog import Catalog, McpServerSpec, OAuth2SchemeSpec, ToolkitDefinition
 from ..oauth.discovery import fetch_metadata
+from ..oauth.protected_resource import discover_protected_resource
 
 __all__ = ["Toolkits"]
 
 
 class Toolkits:
-    """The toolkits this client knows: ``list``, ``get``, ``register`` and ``discover``."""
+    """The toolkits this client knows: ``list``, ``get``, ``register``, ``discover`` and
+    ``add_mcp``."""
 
     def __init__(
         self, *, catalog: Catalog, http: HttpPool, home: HomeLoop, deadline: float | None = None
@@ -84,6 +86,86 @@ class Toolkits:
             auth_schemes={AuthScheme.OAUTH2: spec},
         )
         return self._catalog.register(definition, replace=replace)
+
+    @on_home_loop
+    async def add_mcp(
+        self,
+        slug: str,
+        *,
+        url: str,
+        name: str | None = None,
+        description: str | None = None,
+        scopes: Sequence[str] | None = None,
+        replace: bool = False,
+        allowed_hosts: Sequence[str] | None = None,
+    ) -> ToolkitDefinition:
+        """Register the remote MCP server at ``url`` (streamable HTTP) as toolkit ``slug``.
+
+        Discovery follows MCP authorization: the server's 401 names its protected resource
+        metadata (RFC 9728; else the well-known URLs), which must name ``url`` as its
+        resource and an authorization server, whose metadata (RFC 8414 / OIDC, checked as in
+        :meth:`discover`) must offer PKCE S256. The result is an ``OAUTH2`` toolkit whose
+        authorization and token requests carry ``resource`` (RFC 8707); a managed auth config
+        registers its client on first use when the server offers RFC 7591, otherwise create a
+        custom auth config with your client. A server that asks for no token becomes a
+        ``NO_AUTH`` toolkit. The tools are the server's own (listed when a user connects).
+
+        Raises:
+            ValidationError: metadata that names another resource or issuer, http endpoints
+                off loopback, no S256 support.
+            ConfigurationError: the server or its authorization server cannot be reached.
+        """
+        hosts = check_hosts(allowed_hosts)
+        wanted = check_scopes(scopes) if scopes is not None else None
+        found = await discover_protected_resource(self._http.client, url, deadline=self._deadline)
+        shown = name or slug.title()
+        text = description or f"Tools of the MCP server {shown}."
+        if found is None:
+            definition = ToolkitDefinition(
+                slug=slug, name=shown, description=text, api_base_url=url,
+                auth_schemes={AuthScheme.NO_AUTH: {}},  # type: ignore[dict-item]
+                mcp=McpServerSpec(url=url),
+            )  # fmt: skip
+            return self.register(definition, replace=replace)
+        issuer = found.authorization_servers[0]
+        metadata = await fetch_metadata(
+            self._http.client, issuer, allowed_hosts=hosts, deadline=self._deadline
+        )
+        # MCP authorization: a client MUST refuse an authorization server that does not
+        # advertise S256 (RFC 7636 §4.2; RFC 9700 §2.1.1).
+        if "S256" not in (metadata.get("code_challenge_methods_supported") or []):
+            raise ValidationError(
+                f"The authorization server {issuer!r} of {url} does not advertise PKCE S256 "
+                "(code_challenge_methods_supported); MCP clients must refuse it.",
+                field="url",
+            )
+        methods = metadata.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
+        if wanted is None:
+            wanted = check_scopes(list(found.scopes_supported), field="scopes_supported")
+        try:
+            spec = self._spec(metadata, methods, wanted).model_copy(
+                update={"resource": found.resource, "pkce": True}
+            )
+        except ValueError as exc:
+            raise ValidationError(
+                f"The metadata of {issuer!r} does not make a valid toolkit: "
+                f"{str(exc).splitlines()[0][:300]}",
+                field="url",
+            ) from None
+        registration = metadata.get("registration_endpoint")
+        server = McpServerSpec(
+            url=url, resource=found.resource, resource_metadata_url=found.metadata_url,
+            issuer=metadata["issuer"], registration_endpoint=registration,
+            client_registration="dynamic" if registration else "manual",
+            client_id_metadata_document_supported=bool(
+                metadata.get("client_id_metadata_document_supported")
+            ),
+        )  # fmt: skip
+        definition = ToolkitDefinition(
+            slug=slug, name=shown, description=text, api_base_url=url,
+            auth_schemes={AuthScheme.OAUTH2: spec}, mcp=server,
+        )  # fmt: skip
+        return self.register(definition, replace=replace)
 
     @staticmethod
     def _spec(
