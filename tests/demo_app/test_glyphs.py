@@ -65,7 +65,9 @@ async def test_pages_show_only_characters_every_font_has(demo_app):
         pages += await provider_pages(http, url, GITHUB_CLIENT_ID, "repo read:user")
 
         config = await demo.ta.auth_configs.create("demo", auth_scheme="API_KEY")
-        link = await demo.ta.connected_accounts.link("glyph-user", config.id)
+        link = await demo.ta.connected_accounts.link(
+            demo.chat.user_id, config.id
+        )  # the signed-in user
         form = await http.get(link.redirect_url)
         assert "Demo API key" in form.text
         rejected = await http.post(
