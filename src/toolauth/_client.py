@@ -52,7 +52,8 @@ class AsyncToolAuth:
         home: folder for the embedded database and key file (``TOOLAUTH_HOME``).
         base_url: the connect app's public URL (``TOOLAUTH_BASE_URL``).
         settings: a full :class:`Settings`; the other arguments override it.
-        catalog: the toolkit catalog (default: the shipped definitions).
+        catalog: the toolkit catalog (default: the shipped definitions and the files of
+            ``TOOLAUTH_TOOLKITS_DIR``); stored definitions are kept in step with it.
         transport: an ``httpx`` transport for every call toolauth makes (tests, proxies).
     """
 
@@ -80,7 +81,10 @@ class AsyncToolAuth:
         if settings is None:
             settings = Settings.from_env(**overrides)
         self._settings = settings = settings.with_overrides(**overrides)
-        self.catalog = catalog = catalog if catalog is not None else Catalog()
+        if catalog is None:
+            folder = settings.toolkits_dir
+            catalog = Catalog(extra_dirs=[folder] if folder is not None else [])
+        self.catalog = catalog
         self.urls = urls = ConnectUrls(settings)
         self._home = loop = HomeLoop()
         self._http = http = HttpPool(timeout=settings.http_timeout, transport=transport)
@@ -90,7 +94,7 @@ class AsyncToolAuth:
         self._guard: AsyncGenerator[None] | None = None
         store = self.store
         self.toolkits = Toolkits(
-            catalog=catalog, http=http, home=loop, deadline=settings.call_deadline
+            store=store, catalog=catalog, http=http, home=loop, deadline=settings.call_deadline
         )
         self.auth_configs = AuthConfigs(store=store, settings=settings, catalog=catalog, home=loop)
         self.tokens = TokenManager(
@@ -133,6 +137,7 @@ class AsyncToolAuth:
             if self._store is None:
                 self._store = await self._open_store()
                 self._home.claim()
+                await self.toolkits.start(self._store)
                 await self.auth_configs.refresh_configured()
                 # Closed for you when the event loop ends, if you did not (with a warning).
                 guard = self._guard = self._close_at_loop_end()
@@ -262,6 +267,7 @@ class AsyncToolAuth:
 
     async def _close(self) -> None:
         self._closed = True
+        await self.toolkits.stop()
         store, self._store = self._store, None
         await self._http.aclose()
         if store is not None:
