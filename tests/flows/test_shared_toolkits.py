@@ -195,32 +195,36 @@ async def other(settings: Settings) -> AsyncIterator[AsyncToolAuth]:
 
 
 async def test_changes_reach_another_client_through_the_change_feed(
-    ta: AsyncToolAuth, other: AsyncToolAuth
+    ta: AsyncToolAuth, settings: Settings
 ) -> None:
-    await other.store()  # open, following changes, before anything is stored
     await ta.toolkits.register(acme())
-    await until(lambda: "acme" in other.catalog)
-    assert other.toolkits.source("acme") == "registered"
+    # Opens with a stored toolkit: loads it, then follows changes (a connection of its own).
+    async with AsyncToolAuth(settings=settings) as other:
+        assert other.toolkits.source("acme") == "registered"
+        await ta.toolkits.register(acme(slug="acme_two"))
+        await until(lambda: "acme_two" in other.catalog)
 
-    await ta.toolkits.register(acme(name="Acme v2"), replace=True)
-    await until(lambda: other.toolkits.get("acme").name == "Acme v2")
-    assert other.catalog.stored_version("acme") == ("registered", 2)
+        await ta.toolkits.register(acme(name="Acme v2"), replace=True)
+        await until(lambda: other.toolkits.get("acme").name == "Acme v2")
+        assert other.catalog.stored_version("acme") == ("registered", 2)
 
-    assert await ta.toolkits.remove("acme") == []
-    await until(lambda: "acme" not in other.catalog)
+        assert await ta.toolkits.remove("acme") == []
+        await until(lambda: "acme" not in other.catalog)
 
 
 async def test_a_slug_not_seen_yet_is_read_from_the_store_before_it_is_refused(
     ta: AsyncToolAuth, other: AsyncToolAuth
 ) -> None:
-    await other.store()
-    await other.toolkits.stop()  # deaf to the feed: only the look-up on a miss can find it
+    await other.store()  # nothing stored yet: it does not follow the feed
     await ta.toolkits.register(acme())
     assert "acme" not in other.catalog
     config = await other.auth_configs.create("acme")
     assert config.toolkit == "acme" and "acme" in other.catalog
     with pytest.raises(ConfigurationError, match="Unknown toolkit 'nothing'"):
         await other.auth_configs.create("nothing")
+    # Having looked it up, it follows changes from now on.
+    await ta.toolkits.register(acme(name="Acme v2"), replace=True)
+    await until(lambda: other.toolkits.get("acme").name == "Acme v2")
 
 
 async def test_the_same_definition_again_changes_nothing_and_another_needs_replace(

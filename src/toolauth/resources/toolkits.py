@@ -6,6 +6,8 @@ loads them when its store opens and keeps them current from the store's change f
 (:data:`toolauth.store.changes.TOOLKITS`: SQLite's ``data_version`` watcher, PostgreSQL's
 LISTEN), so a toolkit registered once is usable from every process of the deployment. A
 process asked for a slug it has not seen yet reads the store before answering "unknown".
+A process follows the feed once it holds a stored definition (at open, or since it stored or
+looked one up): a deployment that stores none pays for no watcher.
 """
 
 from __future__ import annotations
@@ -125,6 +127,7 @@ class Toolkits:
         elif changed:
             log.info("toolkit %s stored (%s, version %d)", slug, source, row.version)
         self._catalog.set_stored(slug, definition, source=row.source, version=row.version)
+        self._follow_changes(store)
         return definition
 
     @on_home_loop
@@ -237,9 +240,13 @@ class Toolkits:
 
     # keeping the catalog in step with the store -----------------------------------------
     async def start(self, store: Store) -> None:
-        """Load every stored definition, then follow changes until :meth:`stop` (called by
-        the client when its store opens and closes)."""
+        """Load every stored definition, and follow changes from then on if there are any
+        (called by the client when its store opens; :meth:`stop` when it closes)."""
         await self._load_all(store)
+        if self._catalog.stored_slugs():
+            self._follow_changes(store)
+
+    def _follow_changes(self, store: Store) -> None:
         if self._watch is None or self._watch.done():
             self._watch = asyncio.create_task(self._follow(store), name="toolauth-toolkits")
 
@@ -279,6 +286,8 @@ class Toolkits:
         """The catalog's loader: read ``slug`` from the store (an unknown slug, a fresh look)."""
         store = await self._store()
         self._apply(slug, await store.get_toolkit(slug))
+        if slug in self._catalog.stored_slugs():
+            self._follow_changes(store)  # stored elsewhere: from now on, hear of its changes
 
     def _apply(self, slug: str, row: ToolkitRow | None) -> None:
         catalog = self._catalog
