@@ -19,6 +19,12 @@ Roles:
              TOOLAUTH_BASE_URL, the public URL), prints {"url", "pid"}; then answers orders:
              {"do": "auth_config", "toolkit"} -> {"id"}; {"do": "link", "user_id",
              "auth_config_id"} -> {"link_id", "redirect_url", "connected_account_id"}.
+    worker   serves nothing; prints {"ready"}, then answers orders: {"do": "discover", "slug",
+             "issuer", "api_base_url", "replace"} -> {"token_url"}; {"do": "link", "user_id",
+             "toolkit"} -> {"link_id", "connected_account_id"}; {"do": "refresh",
+             "account_id"} -> {"status"}; {"do": "tool", "user_id", "toolkit"} -> {"result"}
+             (the toolkit's GET_ME tool, ``GET /me`` below its api_base_url, through
+             ``session.tools()``); an error -> {"error", "message"}.
 """
 
 from __future__ import annotations
@@ -48,7 +54,8 @@ class Child:
             sys.executable, "-m", "tests.children", role, json.dumps(dict(env)),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            # This checkout's toolauth (src/), whichever one the environment has installed.
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])},
         )  # fmt: skip
         return cls(proc, role)
 
@@ -173,6 +180,44 @@ async def _instance(ta: Any) -> None:
                 _say(error=f"unknown order {order!r}")
 
 
+async def _worker(ta: Any) -> None:
+    from toolauth import ToolAuthError
+    from toolauth.tools import toolkit_tool
+
+    _say(ready=time.monotonic())
+    while True:
+        order = await _hear()
+        try:
+            if order["do"] == "discover":
+                definition = await ta.toolkits.discover(
+                    order["slug"], issuer=order["issuer"], api_base_url=order["api_base_url"],
+                    scopes=["profile"], replace=order.get("replace", False),
+                )  # fmt: skip
+                _say(token_url=definition.oauth2().token_url)
+            elif order["do"] == "link":
+                config = await ta.auth_configs.default(order["toolkit"])
+                req = await ta.connected_accounts.link(order["user_id"], config.id)
+                _say(link_id=req.link_id, connected_account_id=req.connected_account_id)
+            elif order["do"] == "refresh":
+                account = await ta.connected_accounts.refresh(order["account_id"])
+                _say(status=str(account.status))
+            elif order["do"] == "tool":
+
+                async def get_me(client: Any) -> Any:
+                    """Who the user is."""
+                    response = await client.get("/me")
+                    return response.json()
+
+                spec = toolkit_tool(order["toolkit"])(get_me)
+                session = ta.create(order["user_id"], toolkits=[order["toolkit"]])
+                tools = {t.name: t for t in session.tools(extra=[spec], meta_tools=False)}
+                _say(result=await tools[spec.name].ainvoke({}))
+            else:
+                _say(error="unknown", message=f"unknown order {order!r}")
+        except ToolAuthError as exc:
+            _say(error=type(exc).__name__, message=str(exc))
+
+
 async def _main(role: str, environ: dict[str, str]) -> None:
     from toolauth import AsyncToolAuth, Settings
 
@@ -185,6 +230,8 @@ async def _main(role: str, environ: dict[str, str]) -> None:
             await _calls(ta)
         elif role == "instance":
             await _instance(ta)
+        elif role == "worker":
+            await _worker(ta)
         else:
             raise SystemExit(f"unknown role {role!r}")
 

@@ -1,6 +1,10 @@
+import asyncio
+import json
+import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -107,3 +111,42 @@ def test_serve_logs_requests_without_link_ids(tmp_path):
         out, _ = proc.communicate(timeout=15)
     assert "GET /link/[link]" in out and "/oauth/callback?[redacted]" in out
     assert "SENTINEL" not in out
+
+
+async def _toolauth(cwd: Path, *args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "toolauth", *args, cwd=cwd,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("TOOLAUTH_")}},
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_toolkits_add_discover_list_remove(tmp_path: Path, provider) -> None:
+    _, issuer = provider
+    file = tmp_path / "acme.json"
+    file.write_text(json.dumps({
+        "slug": "acme", "name": "Acme", "description": "An API.", "api_base_url": "https://acme.test",
+        "auth_schemes": {"NO_AUTH": {}},
+    }), encoding="utf-8")  # fmt: skip
+    code, out, err = await _toolauth(tmp_path, "toolkits", "add", str(file))
+    assert (code, err) == (0, "") and "Stored toolkit acme version 1" in out
+    code, out, err = await _toolauth(
+        tmp_path, "toolkits", "discover", "idp", issuer, "--scope", "profile"
+    )
+    assert (code, err) == (0, "") and "Stored toolkit idp version 1" in out
+    code, out, _ = await _toolauth(tmp_path, "toolkits")
+    listed = {line.split()[0]: line.split()[2:] for line in out.splitlines()}
+    assert listed["acme"] == ["file", "NO_AUTH"] and listed["idp"] == ["discovered", "OAUTH2"]
+    assert listed["github"][0] == "builtin"
+
+    code, _, err = await _toolauth(tmp_path, "toolkits", "add", str(tmp_path / "missing.json"))
+    assert code == 1 and err.startswith("toolauth: Cannot read") and "Traceback" not in err
+    code, _, err = await _toolauth(tmp_path, "toolkits", "remove", "github")
+    assert code == 1 and "github.json" in err
+    code, out, err = await _toolauth(tmp_path, "toolkits", "remove", "acme")
+    assert (code, err) == (0, "") and "Removed toolkit acme" in out
+    code, out, _ = await _toolauth(tmp_path, "toolkits", "list")
+    assert "acme" not in out.split() and "idp" in out.split()

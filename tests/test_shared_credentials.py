@@ -103,7 +103,7 @@ async def test_a_no_auth_toolkit_is_connected_at_once_and_sends_nothing(ta: Asyn
 
     api = Starlette(routes=[Route("/status", echo)])
     async with serve_app(api) as url:
-        ta.toolkits.register({
+        await ta.toolkits.register({
             "slug": "openapi", "name": "Open API", "description": "A public API.",
             "api_base_url": url, "auth_schemes": {"NO_AUTH": {}},
         })  # fmt: skip

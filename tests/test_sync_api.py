@@ -16,7 +16,7 @@ from toolauth.resources.toolkits import Toolkits
 
 # Methods of the async API that do no I/O: plain calls on both faces.
 PURE = {
-    Toolkits: {"list", "get", "register"},
+    Toolkits: {"list", "get", "source"},
     AuthConfigs: {"configured_toolkits", "connectable_without_config"},
     ConnectedAccounts: set(),
     Session: {"available_toolkits", "check_toolkit", "toolkit", "tools"},
@@ -72,6 +72,10 @@ def _walk_sync_api(connect: Connect) -> None:
         w(configs.enable(keyed.id), "auth_configs.enable")
         w(configs.refresh_configured(), "auth_configs.refresh_configured")
         w(ta.toolkits.list(), "toolkits.list")
+        weather = {"slug": "weather", "name": "Weather", "description": "A public API.",
+                   "api_base_url": "https://weather.test", "auth_schemes": {"NO_AUTH": {}}}  # fmt: skip
+        w(ta.toolkits.register(weather), "toolkits.register")
+        w(ta.toolkits.remove("weather"), "toolkits.remove")
 
         session = w(ta.create("user_123", toolkits=["demo"]), "create")
         assert not inspect.iscoroutinefunction(session.authorize)

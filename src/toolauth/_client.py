@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._exceptions import ClientClosedError, ConfigurationError
+from ._exceptions import ClientClosedError, ConfigurationError, ToolAuthError
 from ._http import HttpPool
 from ._keys import key_file_path, load_keyring, uses_key_file
 from ._loop import HomeLoop
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from .catalog import McpToolSpec
     from .connect.flow import ConnectFlow
     from .mcp import McpSessions
+
+log = logging.getLogger("toolauth")
 
 __all__ = ["AsyncToolAuth"]
 
@@ -55,7 +58,8 @@ class AsyncToolAuth:
         home: folder for the embedded database and key file (``TOOLAUTH_HOME``).
         base_url: the connect app's public URL (``TOOLAUTH_BASE_URL``).
         settings: a full :class:`Settings`; the other arguments override it.
-        catalog: the toolkit catalog (default: the shipped definitions).
+        catalog: the toolkit catalog (default: the shipped definitions and the files of
+            ``TOOLAUTH_TOOLKITS_DIR``); stored definitions are kept in step with it.
         transport: an ``httpx`` transport for every call toolauth makes (tests, proxies).
     """
 
@@ -83,7 +87,10 @@ class AsyncToolAuth:
         if settings is None:
             settings = Settings.from_env(**overrides)
         self._settings = settings = settings.with_overrides(**overrides)
-        self.catalog = catalog = catalog if catalog is not None else Catalog()
+        if catalog is None:
+            folder = settings.toolkits_dir
+            catalog = Catalog(extra_dirs=[folder] if folder is not None else [])
+        self.catalog = catalog
         self.urls = urls = ConnectUrls(settings)
         self._home = loop = HomeLoop()
         self._http = http = HttpPool(timeout=settings.http_timeout, transport=transport)
@@ -93,7 +100,7 @@ class AsyncToolAuth:
         self._guard: AsyncGenerator[None] | None = None
         store = self.store
         self.toolkits = Toolkits(
-            catalog=catalog, http=http, home=loop, deadline=settings.call_deadline
+            store=store, catalog=catalog, http=http, home=loop, deadline=settings.call_deadline
         )
         self._registrations = ClientRegistrations(
             store=store, settings=settings, urls=urls, http=http
@@ -140,6 +147,7 @@ class AsyncToolAuth:
             if self._store is None:
                 self._store = await self._open_store()
                 self._home.claim()
+                await self.toolkits.start(self._store)
                 await self.auth_configs.refresh_configured()
                 # Closed for you when the event loop ends, if you did not (with a warning).
                 guard = self._guard = self._close_at_loop_end()
@@ -216,14 +224,19 @@ class AsyncToolAuth:
             )  # fmt: skip
         return self._mcp
 
-    def _cache_mcp_tools(self, slug: str, tools: tuple[McpToolSpec, ...]) -> None:
+    async def _cache_mcp_tools(self, slug: str, tools: tuple[McpToolSpec, ...]) -> None:
         """Keep the tool list a server gave one user as the toolkit's cached list (the tools a
-        session offers before its user connects), through ``toolkits.register``."""
+        session offers before its user connects), stored for every process."""
         definition = self.catalog.get(slug)
         if definition.mcp is None or definition.mcp.tools == tools:
             return
         server = definition.mcp.model_copy(update={"tools": tools})
-        self.toolkits.register(definition.model_copy(update={"mcp": server}), replace=True)
+        try:
+            await self.toolkits.save(
+                definition.model_copy(update={"mcp": server}), source="mcp", replace=True
+            )
+        except ToolAuthError as exc:  # the session works without the cache; say why it is stale
+            log.warning("could not store the tool list of %s: %s", slug, exc.message)
 
     # sessions -----------------------------------------------------------------------------
     def create(
@@ -292,6 +305,7 @@ class AsyncToolAuth:
         mcp, self._mcp = self._mcp, None
         if mcp is not None:
             await mcp.aclose()
+        await self.toolkits.stop()
         store, self._store = self._store, None
         await self._http.aclose()
         if store is not None:

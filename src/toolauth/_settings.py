@@ -17,6 +17,7 @@
 | ``TOOLAUTH_REFRESH_RETRY_DELAYS`` | ``0.2,0.5,1`` s between retries while a provider is down |
 | ``TOOLAUTH_WATCH_INTERVAL`` | ``0.01`` seconds between SQLite change checks while someone waits |
 | ``TOOLAUTH_SQLITE_BUSY_TIMEOUT`` | ``10`` seconds a SQLite write waits for the lock |
+| ``TOOLAUTH_TOOLKITS_DIR`` | unset: a folder of toolkit definition files (``*.json``) to load |
 | ``TOOLAUTH_ACCOUNT_CACHE`` | ``1`` second an account read may be reused while nothing changed |
 | ``TOOLAUTH_<TOOLKIT>_CLIENT_ID`` / ``_CLIENT_SECRET`` | the OAuth app of managed auth configs |
 """
@@ -119,6 +120,7 @@ class Settings:
     sqlite_busy_timeout: float = 10.0
     account_cache: float = 1.0
     mcp_idle_timeout: float = 300.0
+    toolkits_dir: Path | None = None
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -149,6 +151,9 @@ class Settings:
             sqlite_busy_timeout=_float(env, "TOOLAUTH_SQLITE_BUSY_TIMEOUT", 10.0),
             account_cache=_float(env, "TOOLAUTH_ACCOUNT_CACHE", 1.0),
             mcp_idle_timeout=_float(env, "TOOLAUTH_MCP_IDLE_TIMEOUT", 300.0),
+            toolkits_dir=Path(env["TOOLAUTH_TOOLKITS_DIR"])
+            if env.get("TOOLAUTH_TOOLKITS_DIR")
+            else None,
             environ=env,
         )
         return settings.with_overrides(**overrides)
@@ -169,6 +174,8 @@ class Settings:
             given.setdefault("base_url_explicit", True)
         if "allowed_callback_origins" in given:
             given["allowed_callback_origins"] = _origins(given["allowed_callback_origins"])
+        if "toolkits_dir" in given:
+            given["toolkits_dir"] = Path(given["toolkits_dir"])
         if "refresh_retry_delays" in given:
             given["refresh_retry_delays"] = tuple(given["refresh_retry_delays"])
         settings = replace(self, **given)

@@ -5,8 +5,14 @@ toolauth keys generate        print a new encryption key
 toolauth keys rotate          re-encrypt every secret under the first key
 toolauth migrate              apply pending database migrations
 toolauth serve                run the connect app (--host, --port)
-toolauth toolkits             list the toolkits in the catalog
+toolauth toolkits [list]      list the toolkits every process knows, and where each comes from
 toolauth toolkits schema      print the JSON schema of a toolkit definition
+toolauth toolkits add FILE.json [--replace] [--override]
+                              store a definition for every process of the deployment
+toolauth toolkits discover SLUG ISSUER [--scope S ...] [--api-base-url URL] [--replace]
+                              store an OAuth toolkit from the issuer's RFC 8414 metadata
+toolauth toolkits remove SLUG [--force]
+                              remove a stored toolkit (--force: even while auth configs use it)
 toolauth demo                 run the offline chat demo (--port, --home, --no-browser)
 ```
 """
@@ -19,15 +25,16 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import anyio
 
 from ._client import AsyncToolAuth
 from ._crypto import generate_key
-from ._exceptions import ToolAuthError
+from ._exceptions import ConfigurationError, ToolAuthError
 from ._keys import key_file_path, load_keyring, uses_key_file, write_key_file
 from ._settings import Settings
-from .catalog import ToolkitDefinition
+from .catalog import ToolkitDefinition, load_definition
 
 __all__ = ["main"]
 
@@ -64,13 +71,42 @@ async def _migrate(settings: Settings) -> str:
         return f"{store.display_url} is at schema version {await store.schema_version()}."
 
 
-async def _toolkits(settings: Settings) -> str:
-    ta = AsyncToolAuth(settings=settings)
-    lines = [
-        f"{d.slug:16} {d.name:20} {', '.join(s.value for s in d.auth_schemes)}"
-        for d in ta.toolkits.list()
-    ]
-    return "\n".join(lines)
+async def _toolkits(settings: Settings, args: argparse.Namespace) -> str:
+    async with AsyncToolAuth(settings=settings) as ta:
+        command = args.toolkits_command or "list"
+        if command == "add":
+            path = Path(args.file)
+            try:
+                raw = await anyio.Path(path).read_bytes()
+            except OSError as exc:
+                raise ConfigurationError(f"Cannot read {path}: {exc.strerror}.") from None
+            definition = await ta.toolkits.save(
+                load_definition(raw, source=str(path)), source="file",
+                replace=args.replace, override=args.override,
+            )  # fmt: skip
+            return _stored(ta, definition.slug)
+        if command == "discover":
+            definition = await ta.toolkits.discover(
+                args.slug, issuer=args.issuer, scopes=args.scope or None,
+                api_base_url=args.api_base_url, replace=args.replace, override=args.override,
+            )  # fmt: skip
+            return _stored(ta, definition.slug)
+        if command == "remove":
+            used_by = await ta.toolkits.remove(args.slug, force=args.force)
+            note = f"; auth config(s) {', '.join(used_by)} still name it" if used_by else ""
+            return f"Removed toolkit {args.slug} from every process{note}."
+        await ta.store()  # the stored definitions, too
+        return "\n".join(
+            f"{d.slug:16} {d.name:20} {ta.toolkits.source(d.slug):10} "
+            f"{', '.join(s.value for s in d.auth_schemes)}"
+            for d in ta.toolkits.list()
+        )
+
+
+def _stored(ta: AsyncToolAuth, slug: str) -> str:
+    held = ta.catalog.stored_version(slug)
+    version = f" version {held[1]}" if held is not None else ""
+    return f"Stored toolkit {slug}{version}; every process of the deployment uses it now."
 
 
 async def _serve(settings: Settings, host: str, port: int) -> str:
@@ -112,9 +148,28 @@ def _parser() -> argparse.ArgumentParser:
     key_commands.add_parser("generate", help="print a new random key")
     key_commands.add_parser("rotate", help="re-encrypt every secret under the first key")
     commands.add_parser("migrate", help="apply pending database migrations")
-    toolkits = commands.add_parser("toolkits", help="list the toolkits in the catalog")
-    toolkits.add_argument(
-        "what", nargs="?", choices=["schema"], help="schema: print a toolkit file's JSON schema"
+    toolkits = commands.add_parser("toolkits", help="list, add, discover or remove toolkits")
+    kits = toolkits.add_subparsers(dest="toolkits_command")
+    kits.add_parser("list", help="the toolkits every process knows (the default)")
+    kits.add_parser("schema", help="print a toolkit file's JSON schema")
+    add = kits.add_parser("add", help="store a definition file for every process")
+    add.add_argument("file", help="a toolkit definition (JSON, see `toolauth toolkits schema`)")
+    discover = kits.add_parser("discover", help="store an OAuth toolkit from issuer metadata")
+    discover.add_argument("slug")
+    discover.add_argument("issuer", help="the authorization server's issuer URL")
+    discover.add_argument("--scope", action="append", help="a scope to ask for (repeatable)")
+    discover.add_argument("--api-base-url", default=None, help="default: the issuer")
+    for command in (add, discover):
+        command.add_argument(
+            "--replace", action="store_true", help="replace a stored definition (next version)"
+        )
+        command.add_argument(
+            "--override", action="store_true", help="replace a built-in or folder definition"
+        )
+    remove = kits.add_parser("remove", help="remove a stored toolkit from every process")
+    remove.add_argument("slug")
+    remove.add_argument(
+        "--force", action="store_true", help="even while auth configs use it (they stop working)"
     )
     serve = commands.add_parser("serve", help="run the connect app")
     serve.add_argument("--host", default="127.0.0.1")
@@ -135,14 +190,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "demo":
         return _demo(args.port, args.home, not args.no_browser)
-    if args.command == "toolkits" and args.what == "schema":
+    if args.command == "toolkits" and args.toolkits_command == "schema":
         print(json.dumps(ToolkitDefinition.model_json_schema(by_alias=True), indent=2))
         return 0
-    actions = {"migrate": _migrate, "toolkits": _toolkits}
+    actions = {"migrate": _migrate}
     action = _rotate if args.command == "keys" else actions.get(args.command)
     try:
         if args.command == "serve":
             print(anyio.run(_serve, Settings.from_env(), args.host, args.port))
+            return 0
+        if args.command == "toolkits":
+            print(anyio.run(_toolkits, Settings.from_env(), args))
             return 0
         assert action is not None
         print(anyio.run(action, Settings.from_env()))

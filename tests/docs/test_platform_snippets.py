@@ -200,7 +200,7 @@ def test_custom_auth_configs_list_get_disable_delete(namespace):
 
 def test_authorize_with_a_callback_then_wait_for_connection(namespace, demo):
     composio = namespace["composio"]
-    composio.toolkits.register(simulated_github_toolkit(), replace=True)  # GitHub -> demo
+    composio.toolkits.register(simulated_github_toolkit(), replace=True, override=True)  # stored
     with composio.serve(port=0) as url:
         register_clients(demo.provider, url)
         run("session = composio.create(user_id='user_123')", namespace)

@@ -76,12 +76,12 @@ def db_bytes(ta: AsyncToolAuth) -> bytes:
     return b"\n".join(chunks)
 
 
-def demo_variant(ta: AsyncToolAuth, *, slug: str = "demo", **oauth: Any) -> None:
+async def demo_variant(ta: AsyncToolAuth, *, slug: str = "demo", **oauth: Any) -> None:
     """Register a copy of the demo toolkit with some OAUTH2 fields changed."""
     data = ta.toolkits.get("demo").model_dump(mode="json", by_alias=True, exclude_none=True)
     data["slug"] = slug
     data["auth_schemes"]["OAUTH2"].update(oauth)
-    ta.toolkits.register(data, replace=True)
+    await ta.toolkits.register(data, replace=True, override=slug == "demo")
 
 
 def bearer_toolkit(*, name: str = "Demo Bearer") -> dict[str, Any]:

@@ -46,7 +46,7 @@ async def test_every_value_on_the_pages_is_escaped(connect: Connect, browser: Br
     definition["description"] = f"Described {XSS}"
     field = definition["auth_schemes"]["BEARER_TOKEN"]["fields"][0]
     field.update(label=f"Token {XSS}", help=f"Help {XSS}", placeholder=ATTR_XSS)
-    ta.toolkits.register(definition)
+    await ta.toolkits.register(definition)
     config = await ta.auth_configs.create("demo_bearer")
     req = await ta.connected_accounts.link("alice-user", config.id)
 
@@ -156,7 +156,7 @@ async def test_a_broken_toolkit_definition_gives_a_plain_error_page(
     ta = connect.ta
     data = ta.toolkits.get("demo").model_dump(mode="json", by_alias=True, exclude_none=True)
     data["auth_schemes"]["OAUTH2"]["authorization_url"] = "{nowhere}/authorize"
-    ta.toolkits.register(data, replace=True)
+    await ta.toolkits.register(data, replace=True, override=True)
     config = await ta.auth_configs.create("demo")
     req = await ta.connected_accounts.link("alice-user", config.id)
 

@@ -241,7 +241,7 @@ async def test_a_form_without_a_valid_csrf_pair_is_refused(
 
 async def test_a_bearer_token_link(connect: Connect, browser: Browser) -> None:
     ta = connect.ta
-    ta.toolkits.register(bearer_toolkit())
+    await ta.toolkits.register(bearer_toolkit())
     config = await ta.auth_configs.create("demo_bearer")
     assert config.auth_scheme == "BEARER_TOKEN"
     token = connect.provider.issue_tokens("bob", client_id=DEMO_CLIENT_ID)["access_token"]
@@ -270,7 +270,7 @@ async def test_a_bearer_token_link(connect: Connect, browser: Browser) -> None:
 
 async def test_a_basic_link(connect: Connect, browser: Browser) -> None:
     ta = connect.ta
-    ta.toolkits.register(basic_toolkit())
+    await ta.toolkits.register(basic_toolkit())
     config = await ta.auth_configs.create("demo_basic")
     req = await ta.connected_accounts.link("alice-user", config.id, callback_url=APP_CALLBACK)
 
@@ -307,7 +307,7 @@ async def test_an_unreachable_api_stores_nothing(connect: Connect, browser: Brow
     ta = connect.ta
     definition = bearer_toolkit()
     definition["api_base_url"] = "http://127.0.0.1:9/api"  # the discard port: nobody listens
-    ta.toolkits.register(definition)
+    await ta.toolkits.register(definition)
     config = await ta.auth_configs.create("demo_bearer")
     req = await ta.connected_accounts.link("alice-user", config.id)
     before = accounts_only(ta)

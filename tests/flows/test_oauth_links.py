@@ -38,7 +38,9 @@ async def link_of(connect: Connect, link_id: str):
 async def test_the_redirect_to_the_provider_is_a_complete_pkce_request(
     connect: Connect, paused: Browser
 ) -> None:
-    demo_variant(connect.ta, authorization_params={"prompt": "consent", "access_type": "offline"})
+    await demo_variant(
+        connect.ta, authorization_params={"prompt": "consent", "access_type": "offline"}
+    )
     config = await connect.ta.auth_configs.create("demo")
     req = await connect.ta.connected_accounts.link("alice-user", config.id)
 
@@ -262,7 +264,7 @@ async def test_a_callback_from_another_browser_is_refused_without_burning_the_st
 async def test_an_issuer_mismatch_fails_the_link(connect: Connect, browser: Browser) -> None:
     ta = connect.ta
     connect.provider.config.send_iss_in_redirect = True
-    demo_variant(ta, issuer="https://login.other.example")
+    await demo_variant(ta, issuer="https://login.other.example")
     config = await ta.auth_configs.create("demo")
     req = await ta.connected_accounts.link("alice-user", config.id, callback_url=APP_CALLBACK)
 
@@ -438,7 +440,7 @@ async def test_client_secret_post_and_no_pkce_when_the_catalog_says_so(
 ) -> None:
     ta = connect.ta
     connect.provider.config.require_pkce = False
-    demo_variant(ta, pkce=False, token_endpoint_auth_method="client_secret_post")
+    await demo_variant(ta, pkce=False, token_endpoint_auth_method="client_secret_post")
     config = await ta.auth_configs.create("demo")
     req = await ta.connected_accounts.link("alice-user", config.id, callback_url=APP_CALLBACK)
 

@@ -99,7 +99,7 @@ async def test_a_toolkit_without_a_revocation_endpoint_is_a_warning(
             "authorization_url": f"{url}/oauth/authorize", "token_url": f"{url}/oauth/token",
         }},
     }  # fmt: skip
-    connect.ta.toolkits.register(definition)
+    await connect.ta.toolkits.register(definition)
     account, secrets = await _oauth_account(connect, "norevoke", custom=True)
     await connect.ta.connected_accounts.delete(account.id)
     [warning] = _warnings(caplog, account.id)

@@ -135,7 +135,7 @@ async def world(connect: Connect) -> AsyncIterator[World]:
     async with serve_app(api.app) as api_url, serve_app(extra.app) as extra_url, sink() as evil:
         api.url, extra.url = api_url, extra_url
         api.redirect_to = f"{evil.url}/landing"
-        connect.ta.toolkits.register(vault_toolkit(api.url, connect.provider_url))
+        await connect.ta.toolkits.register(vault_toolkit(api.url, connect.provider_url))
         yield World(connect, api, evil, extra)
 
 
@@ -325,7 +325,7 @@ async def test_origins_declared_in_the_catalog_are_signed_and_others_are_not(
     world: World,
 ) -> None:
     w = world
-    w.ta.toolkits.register(
+    await w.ta.toolkits.register(
         vault_toolkit(w.api.url, w.connect.provider_url, api_origins=[w.extra.url + "/"]),
         replace=True,
     )
@@ -347,7 +347,7 @@ async def test_the_api_base_url_override_replaces_the_catalogs_origin(world: Wor
     w = world
     env = {**w.connect.env, "TOOLAUTH_VAULT_API_BASE_URL": f"{w.extra.url}/v2"}
     async with AsyncToolAuth(settings=Settings.from_env(env)) as other:
-        other.toolkits.register(vault_toolkit(w.api.url, w.connect.provider_url))
+        await other.toolkits.register(vault_toolkit(w.api.url, w.connect.provider_url))
         found, secret = await account(w, "api_key", other)
         async with await other.connected_accounts.http_client(found.id) as client:
             assert (await client.get("/me")).status_code == 200
@@ -365,13 +365,13 @@ async def test_the_api_base_url_override_replaces_the_catalogs_origin(world: Wor
 )  # fmt: skip
 async def test_api_origins_must_be_http_origins(ta: AsyncToolAuth, origin: str) -> None:
     with pytest.raises(CatalogError) as info:
-        ta.toolkits.register(vault_toolkit("http://127.0.0.1:1", "http://127.0.0.1:2", api_origins=[origin]))  # fmt: skip
+        await ta.toolkits.register(vault_toolkit("http://127.0.0.1:1", "http://127.0.0.1:2", api_origins=[origin]))  # fmt: skip
     assert "api_origins" in str(info.value)
     assert "is not an origin" in str(info.value)
 
 
 async def test_api_origins_are_normalised(ta: AsyncToolAuth) -> None:
-    definition = ta.toolkits.register(
+    definition = await ta.toolkits.register(
         vault_toolkit(
             "http://127.0.0.1:1", "http://127.0.0.1:2",
             api_origins=["HTTPS://Uploads.Example:443/", "http://127.0.0.1:8080", "http://[::1]:80"],

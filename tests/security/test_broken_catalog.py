@@ -34,7 +34,7 @@ async def test_an_authorization_url_that_does_not_render(
 ) -> None:
     """RFC 6749 §3.1: the authorization endpoint comes from the catalog; one that cannot be
     built is the operator's problem, shown as such (never a 500, never a traceback)."""
-    demo_variant(connect.ta, authorization_url=authorization_url)
+    await demo_variant(connect.ta, authorization_url=authorization_url)
     config = await connect.ta.auth_configs.create("demo")
     req = await connect.ta.connected_accounts.link("alice-user", config.id)
 
@@ -57,7 +57,7 @@ async def test_a_token_url_or_issuer_that_breaks_at_the_callback(
 ) -> None:
     """RFC 6749 §4.1.3: the token request is made at the callback, after the user consented;
     a token endpoint (or RFC 9207 issuer) that cannot be built gives the same plain page."""
-    demo_variant(connect.ta, **{field: value})
+    await demo_variant(connect.ta, **{field: value})
     config = await connect.ta.auth_configs.create("demo")
     req = await connect.ta.connected_accounts.link("alice-user", config.id)
 
@@ -86,7 +86,7 @@ async def test_a_key_form_whose_check_request_does_not_render(
     definition = basic_toolkit()
     definition["api_base_url"] = api_base_url
     definition["auth_schemes"]["BASIC"]["test_request"]["path"] = path
-    connect.ta.toolkits.register(definition)
+    await connect.ta.toolkits.register(definition)
     config = await connect.ta.auth_configs.create("demo_basic")
     req = await connect.ta.connected_accounts.link("alice-user", config.id)
 

@@ -82,8 +82,8 @@ class Fixture:
 
     async def build(self) -> None:
         ta, provider = self.connect.ta, self.connect.provider
-        ta.toolkits.register(bearer_toolkit())
-        ta.toolkits.register(basic_toolkit())
+        await ta.toolkits.register(bearer_toolkit())
+        await ta.toolkits.register(basic_toolkit())
         oauth = await ta.auth_configs.create("demo")
         configs = [oauth, await ta.auth_configs.create("demo", auth_scheme="API_KEY"),
                    await ta.auth_configs.create("demo_bearer"),
@@ -436,8 +436,8 @@ async def test_auth_configs_create_validates_any_input(
 
 @pytest.fixture
 async def account_configs(ta: AsyncToolAuth) -> list[Any]:
-    ta.toolkits.register(bearer_toolkit())
-    ta.toolkits.register(basic_toolkit())
+    await ta.toolkits.register(bearer_toolkit())
+    await ta.toolkits.register(basic_toolkit())
     configs = [
         await ta.auth_configs.create("github", type="custom",
                                      credentials={"client_id": "c", "client_secret": "s"}),

@@ -344,8 +344,8 @@ async def keys_in_return_mode(w: World) -> list[str]:
     """API key, bearer token and Basic links through the meta tool in return mode and the
     key forms, with wrong values first."""
     ta, provider = w.ta, w.provider
-    ta.toolkits.register(bearer_toolkit())
-    ta.toolkits.register(basic_toolkit())
+    await ta.toolkits.register(bearer_toolkit())
+    await ta.toolkits.register(basic_toolkit())
     api_config = await ta.auth_configs.create("demo", auth_scheme="API_KEY")
     api_key = w.secret("api key", provider.issue_api_key("alice"))
     bearer = w.secret(
@@ -411,7 +411,7 @@ QUERY_TOOLKIT = {
 async def query_key(w: World) -> None:
     """A toolkit that puts its key in the query string (the schema allows it): httpx logs every
     request URL at INFO, so the value must be hidden there, in the form check and in calls."""
-    w.ta.toolkits.register(QUERY_TOOLKIT)
+    await w.ta.toolkits.register(QUERY_TOOLKIT)
     config = await w.ta.auth_configs.create("demo_query")
     req = await w.ta.connected_accounts.link("leak-query", config.id)
     typed = w.secret("query key typed", "qk-SENTINEL-" + generate_key()[:20])

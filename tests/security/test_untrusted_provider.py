@@ -99,7 +99,7 @@ def token_response(**fields: object) -> Handler:
 async def connect_through(connect: Connect, hostile: Hostile, browser: Browser) -> tuple[str, str]:
     """A demo link whose token endpoint is the hostile one, walked to the end: (account id,
     the final page)."""
-    demo_variant(connect.ta, token_url=hostile.url)
+    await demo_variant(connect.ta, token_url=hostile.url)
     config = await connect.ta.auth_configs.create("demo")
     req = await connect.ta.connected_accounts.link("alice-user", config.id)
     landing = await browser.oauth_consent(req.redirect_url)
@@ -335,7 +335,7 @@ async def test_credentials_with_control_characters_are_refused_naming_the_field(
     assert "SECRET-VALUE" not in str(info.value)
     assert await ta.connected_accounts.list(user_id="u1") == []
 
-    ta.toolkits.register(basic_toolkit())
+    await ta.toolkits.register(basic_toolkit())
     basic = await ta.auth_configs.create("demo_basic")
     with pytest.raises(ValidationError) as info:
         await ta.connected_accounts.create(
@@ -351,7 +351,7 @@ async def test_a_key_form_with_a_control_character_is_refused(
     """The key form (what a user types) follows the same rule: CR/LF in a password is
     refused on the form, naming the field; nothing is stored and nothing is sent to the
     provider's API."""
-    connect.ta.toolkits.register(basic_toolkit())
+    await connect.ta.toolkits.register(basic_toolkit())
     config = await connect.ta.auth_configs.create("demo_basic")
     req = await connect.ta.connected_accounts.link("alice-user", config.id)
     before = connect.provider.stats.api_requests

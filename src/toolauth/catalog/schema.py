@@ -37,7 +37,14 @@ __all__ = [
     "OAuth2SchemeSpec",
     "TestRequest",
     "ToolkitDefinition",
+    "ToolkitSource",
 ]
+
+# Where a stored definition came from. A source with fields of its own (an MCP server's URL and
+# resource) keeps them in a typed, optional sub-object of ToolkitDefinition named after it
+# (``mcp``), so every definition still validates with the one schema.
+ToolkitSource = Literal["registered", "discovered", "file", "mcp"]
+TOOLKIT_SOURCES: tuple[str, ...] = ("registered", "discovered", "file", "mcp")
 
 _SLUG = re.compile(r"^[a-z][a-z0-9_]{1,47}$")
 

@@ -91,7 +91,8 @@ class LinkSteps:
         config = await store.get_auth_config(link.auth_config_id)
         if account is None or config is None:
             raise ConflictError("The account or auth config of this link was deleted.")
-        return account, config, self._catalog.get(link.toolkit)
+        # The newest definition, read from the store when another process stored it.
+        return account, config, await self._catalog.resolve(link.toolkit, fresh=True)
 
     def finish_redirect(self, link: ConnectionLink, *, error: str | None = None) -> Step:
         """Where the user goes when the flow ends: the app's callback, or a message page."""

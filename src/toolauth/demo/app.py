@@ -119,7 +119,8 @@ class DemoApp:
         self.chosen = chosen if chosen is not None else choose_model(env)
         self.provider = DemoProvider()
         self.ta = AsyncToolAuth(settings=demo_settings(home, env))
-        self.ta.toolkits.register(simulated_github_toolkit(), replace=True)
+        # This client's catalog only: the demo's GitHub is a simulation, never stored.
+        self.ta.catalog.register(simulated_github_toolkit(), replace=True)
         self.chat = DemoChat(self.ta, self.chosen, wait_timeout=wait_timeout)
         self.base_url: str | None = None
         self._locks: dict[str, asyncio.Lock] = {}

@@ -6,7 +6,7 @@ the demo provider (same login and consent pages as the ``demo`` toolkit, a secon
 and the fake API accepts the demo provider's access tokens. Nothing talks to github.com.
 
 ```python
-ta.toolkits.register(simulated_github_toolkit(), replace=True)   # this client's catalog only
+ta.catalog.register(simulated_github_toolkit(), replace=True)   # this client's catalog only
 app.mount("/github-api", create_fake_github(provider))
 ```
 """

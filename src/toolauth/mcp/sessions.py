@@ -86,7 +86,7 @@ class McpSessions:
         store: Callable[[], Awaitable[Store]],
         settings: Settings,
         signer: Signer,
-        on_tools: Callable[[str, tuple[McpToolSpec, ...]], None],
+        on_tools: Callable[[str, tuple[McpToolSpec, ...]], Awaitable[None]],
     ) -> None:
         self._store = store
         self._settings = settings
@@ -162,7 +162,7 @@ class McpSessions:
                         listed = await session.list_tools()
                     self.opened += 1
                     entry.tools = list(listed.tools)
-                    self._on_tools(slug, tuple(_tool_spec(t) for t in listed.tools))
+                    await self._on_tools(slug, tuple(_tool_spec(t) for t in listed.tools))
                     entry.session = session
                     entry.ready.set()
                     await self._serve(entry, bell, store)

@@ -75,8 +75,9 @@ class TokenManager:
         self._owner = f"{os.getpid()}-{secrets.token_hex(6)}"
         self.refresh_requests = 0  # token endpoint calls made by this process (for benchmarks)
 
-    def _spec(self, account: ConnectedAccount) -> OAuth2SchemeSpec | None:
-        return self._catalog.get(account.toolkit).oauth2()
+    async def _spec(self, account: ConnectedAccount) -> OAuth2SchemeSpec | None:
+        # The newest definition: another process may have re-discovered new endpoints.
+        return (await self._catalog.resolve(account.toolkit, fresh=True)).oauth2()
 
     def needs_refresh(self, account: ConnectedAccount) -> bool:
         """True when the access token expires within the margin (at most half its life, from
@@ -203,7 +204,7 @@ class TokenManager:
                 return
 
     async def _call_token_endpoint(self, account: ConnectedAccount) -> ConnectedAccount:
-        spec = self._spec(account)
+        spec = await self._spec(account)
         refresh_token = account.credentials.get("refresh_token")
         if spec is None or refresh_token is None:
             raise TokenRefreshError(
@@ -300,7 +301,7 @@ class TokenManager:
         or cannot be made is logged as a WARNING with the account id and the reason (the
         tokens then stay valid at the provider until they expire).
         """
-        spec = self._spec(account)
+        spec = await self._spec(account)
         tokens = [h for h in ("refresh_token", "access_token") if h in account.credentials]
         if spec is None or not tokens:
             return False  # no OAuth tokens: nothing to revoke

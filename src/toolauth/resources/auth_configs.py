@@ -101,7 +101,7 @@ class AuthConfigs:
         """The config sessions connect ``toolkit`` through when none is given: the oldest
         enabled one, else a managed one made once, however many sessions, coroutines or
         processes ask at the same moment (the store keeps one default per toolkit)."""
-        slug = self._catalog.get(toolkit).slug
+        slug = (await self._catalog.resolve(toolkit)).slug
         found = await self.list(toolkit=slug, enabled=True)
         if found:
             return found[0]
@@ -126,7 +126,7 @@ class AuthConfigs:
         scopes: Sequence[str] | None = None,
         default: bool = False,
     ) -> AuthConfig:
-        definition = self._catalog.get(toolkit)
+        definition = await self._catalog.resolve(toolkit)
         kind = AuthConfigType.parse(type, field="type")
         scheme = (
             definition.default_scheme
@@ -197,7 +197,7 @@ class AuthConfigs:
     ) -> list[AuthConfig]:
         """Auth configs, oldest first; only one toolkit's, or only enabled ones, when asked."""
         store = await self._store()
-        slug = self._catalog.get(toolkit).slug if toolkit is not None else None
+        slug = (await self._catalog.resolve(toolkit)).slug if toolkit is not None else None
         found = await store.list_auth_configs(toolkit=slug, enabled=enabled)
         if slug is None and enabled is not False:
             self._configured = {c.toolkit for c in found if c.enabled}

@@ -118,7 +118,7 @@ class ConnectedAccounts:
             statuses = [ConnectionStatus.parse(s, field="status") for s in many]
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise ValidationError("limit must be a positive whole number.", field="limit")
-        slug = self._catalog.get(toolkit).slug if toolkit is not None else None
+        slug = (await self._catalog.resolve(toolkit)).slug if toolkit is not None else None
         store = await self._store()
         return await store.list_accounts(
             AccountFilter(
@@ -152,7 +152,7 @@ class ConnectedAccounts:
             raise ConflictError(
                 f"Auth config {config.id} is disabled; enable it to connect new accounts."
             )
-        definition = self._catalog.get(config.toolkit)
+        definition = await self._catalog.resolve(config.toolkit)
         spec = definition.scheme(config.auth_scheme)
         if not isinstance(credentials, Mapping):
             raise ValidationError(
@@ -268,7 +268,7 @@ class ConnectedAccounts:
             )
         if config.is_shared:  # nothing for the user to do: connected at once, with no link
             return await self._shared(user_id, config, label)
-        spec = self._catalog.get(config.toolkit).scheme(config.auth_scheme)
+        spec = (await self._catalog.resolve(config.toolkit)).scheme(config.auth_scheme)
         if not isinstance(spec, (OAuth2SchemeSpec, ApiKeySchemeSpec)):
             raise ValidationError(
                 f"{config.auth_scheme.value} accounts cannot be connected through a link.",

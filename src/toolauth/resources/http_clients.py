@@ -83,7 +83,7 @@ class AccountClients:
             raise ConnectionRequiredError(account.toolkit, account.id, account.status.value)
         store = await self._store()
         generation = store.changes.generation
-        definition = self._catalog.get(account.toolkit)
+        definition = await self._catalog.resolve(account.toolkit)
         placements = await self._placements_of(account, definition)
         variables = {**self._urls.variables, **{
             k: str(v) for k, v in account.data.items() if isinstance(v, str)

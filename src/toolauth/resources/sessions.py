@@ -94,11 +94,14 @@ class Session:
         self.user_id = check_user_id(user_id)
         if isinstance(toolkits, str):  # "github" or "github,gmail", never its letters
             toolkits = [t for t in toolkits.split(",") if t.strip()]
+        # Slugs this process has not seen yet are looked up in the store on first use (another
+        # process may have stored them); an unknown one fails there.
+        self._unresolved: set[str] = set()
         self.toolkit_slugs: tuple[str, ...] | None = (
-            tuple(catalog.get(t.strip()).slug for t in toolkits) if toolkits is not None else None
+            tuple(self._slug(t) for t in toolkits) if toolkits is not None else None
         )
-        self._auth_configs = {catalog.get(k).slug: v for k, v in (auth_configs or {}).items()}
-        self._pinned = {catalog.get(k).slug: v for k, v in (connected_accounts or {}).items()}
+        self._auth_configs = {self._slug(k): v for k, v in (auth_configs or {}).items()}
+        self._pinned = {self._slug(k): v for k, v in (connected_accounts or {}).items()}
         if resume not in _RESUME_MODES:
             raise ValidationError(
                 f"resume={resume!r} is not valid; use one of {_RESUME_MODES}.", field="resume"
@@ -113,6 +116,20 @@ class Session:
 
     def __repr__(self) -> str:
         return f"Session(user_id={self.user_id!r}, toolkits={self.toolkit_slugs!r})"
+
+    def _slug(self, toolkit: str) -> str:
+        name = toolkit.strip().lower() if isinstance(toolkit, str) else ""
+        if name in self._catalog or not name:
+            return self._catalog.get(name).slug  # an empty name fails here, listing the known
+        self._unresolved.add(name)
+        return name
+
+    async def _check(self, toolkit: str) -> str:
+        """:meth:`check_toolkit`, once the session's slugs are known (read from the store)."""
+        for slug in sorted(self._unresolved):
+            await self._catalog.resolve(slug)
+            self._unresolved.discard(slug)
+        return self.check_toolkit(toolkit)
 
     # which toolkits, configs and accounts ------------------------------------------------
     def available_toolkits(self) -> list[str]:
@@ -150,7 +167,7 @@ class Session:
     async def auth_config(self, toolkit: str) -> AuthConfig:
         """The auth config this session connects ``toolkit`` through (a managed one is made
         on first use when the deployment has none)."""
-        slug = self.check_toolkit(toolkit)
+        slug = await self._check(toolkit)
         configs = self._configs
         if slug in self._auth_configs:
             config = await configs.get(self._auth_configs[slug])
@@ -164,7 +181,7 @@ class Session:
     @on_home_loop
     async def account(self, toolkit: str) -> ConnectedAccount | None:
         """The user's ACTIVE account for ``toolkit`` (the pinned one, if any), or ``None``."""
-        slug = self.check_toolkit(toolkit)
+        slug = await self._check(toolkit)
         accounts = self._accounts
         pinned = self._pinned.get(slug)
         if pinned is not None:
@@ -200,7 +217,7 @@ class Session:
         self, toolkit: str, *, callback_url: str | None = None, reinitiate: bool = False
     ) -> ConnectionRequest:
         """A connect link for this user and ``toolkit`` (as ``connected_accounts.link``)."""
-        slug = self.check_toolkit(toolkit)
+        slug = await self._check(toolkit)
         pinned = self._pinned.get(slug)
         if pinned is not None:
             account = await self._accounts.get(pinned)
@@ -223,8 +240,8 @@ class Session:
 
     @on_home_loop
     async def connection(self, toolkit: str) -> ToolkitConnection:
-        slug = self.check_toolkit(toolkit)
-        definition = self._catalog.get(slug)
+        slug = await self._check(toolkit)
+        definition = await self._catalog.resolve(slug)
         active = await self.account(slug)
         pinned = self._pinned.get(slug)
         latest: list[ConnectedAccount] = []
@@ -273,7 +290,7 @@ class Session:
 
         Raises ``ConnectionRequiredError`` when the user has not connected it.
         """
-        slug = self.check_toolkit(toolkit)
+        slug = await self._check(toolkit)
         account = await self.account(slug)
         if account is None:
             raise ConnectionRequiredError(slug)
@@ -331,7 +348,7 @@ class Session:
         """Wait until every one (``mode="all"``) or any one (``"any"``) of ``toolkits`` is
         connected, or none is still connecting; each toolkit's state when it returns (after
         ``timeout`` seconds at most, default ``wait_timeout``)."""
-        slugs = [self.check_toolkit(t) for t in toolkits]
+        slugs = [await self._check(t) for t in toolkits]
         store = await self._store()
 
         async def states() -> dict[str, ToolkitConnection]:

@@ -1,45 +1,183 @@
-"""``ta.toolkits``: the catalog, plus toolkits discovered from OAuth metadata."""
+"""``ta.toolkits``: the catalog, toolkits stored for every process, and discovery.
+
+Definitions registered, discovered or added at run time are stored (validated JSON, a version,
+a source tag) in the ``toolkits`` table of the store, next to the auth configs. Every process
+loads them when its store opens and keeps them current from the store's change feed
+(:data:`toolauth.store.changes.TOOLKITS`: SQLite's ``data_version`` watcher, PostgreSQL's
+LISTEN), so a toolkit registered once is usable from every process of the deployment. A
+process asked for a slug it has not seen yet reads the store before answering "unknown".
+A process follows the feed once it holds a stored definition (at open, or since it stored or
+looked one up): a deployment that stores none pays for no watcher.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+import builtins
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from .._exceptions import ValidationError
+from .._exceptions import CatalogError, ConfigurationError, StoreError, ValidationError
 from .._http import HttpPool
 from .._loop import HomeLoop, on_home_loop
 from .._models import AuthScheme
 from .._validation import check_hosts, check_scopes
-from ..catalog import Catalog, McpServerSpec, OAuth2SchemeSpec, ToolkitDefinition
+from ..catalog import (
+    Catalog,
+    McpServerSpec,
+    OAuth2SchemeSpec,
+    ToolkitDefinition,
+    ToolkitSource,
+    load_definition,
+)
+from ..catalog.schema import TOOLKIT_SOURCES
 from ..oauth.discovery import fetch_metadata
 from ..oauth.protected_resource import discover_protected_resource
+from ..store import Store, ToolkitRow
+from ..store.changes import TOOLKITS
 
 __all__ = ["Toolkits"]
 
+log = logging.getLogger("toolauth.toolkits")
+
+_RETRY_MAX = 5.0  # seconds: the longest pause before the watcher tries the store again
+
 
 class Toolkits:
-    """The toolkits this client knows: ``list``, ``get``, ``register``, ``discover`` and
-    ``add_mcp``."""
+    """The toolkits this client knows: ``list``, ``get``, ``register``, ``discover``,
+    ``add_mcp``, ``remove``, and ``save`` (the one way a definition is stored)."""
 
     def __init__(
-        self, *, catalog: Catalog, http: HttpPool, home: HomeLoop, deadline: float | None = None
+        self,
+        *,
+        store: Callable[[], Awaitable[Store]],
+        catalog: Catalog,
+        http: HttpPool,
+        home: HomeLoop,
+        deadline: float | None = None,
     ) -> None:
+        self._store = store
         self._catalog = catalog
         self._http = http
         self._home = home
         self._deadline = deadline  # the settings' call_deadline: discovery is a provider call
+        self._watch: asyncio.Task[None] | None = None
+        self._reported: set[tuple[str, int]] = set()  # bad rows already logged
+        catalog.attach(self._load_one)
 
+    # reading -----------------------------------------------------------------------------
     def list(self, *, category: str | None = None) -> list[ToolkitDefinition]:
+        """Every toolkit this process knows (shipped, folder, stored), sorted by slug."""
         return self._catalog.list(category=category)
 
     def get(self, slug: str) -> ToolkitDefinition:
         return self._catalog.get(slug)
 
-    def register(
-        self, definition: ToolkitDefinition | Mapping[str, Any], *, replace: bool = False
-    ) -> ToolkitDefinition:
-        return self._catalog.register(definition, replace=replace)
+    def source(self, slug: str) -> str:
+        """Where ``slug``'s definition in use comes from: ``builtin``, ``folder`` or the
+        stored definition's source (``registered``, ``discovered``, ``file``, ``mcp``)."""
+        stored = self._catalog.stored_version(slug)
+        if stored is not None:
+            return stored[0]
+        fixed = self._catalog.fixed_source(self._catalog.get(slug).slug)
+        if fixed is None:
+            return "local"  # Catalog.register: this catalog object only
+        return "builtin" if fixed.startswith("toolauth/catalog/") else "folder"
 
+    # storing -----------------------------------------------------------------------------
+    @on_home_loop
+    async def save(
+        self,
+        definition: ToolkitDefinition | Mapping[str, Any],
+        *,
+        source: ToolkitSource,
+        replace: bool = False,
+        override: bool = False,
+    ) -> ToolkitDefinition:
+        """Store a validated definition for every process of the deployment and return it.
+
+        ``source`` tags where it came from (``registered``, ``discovered``, ``file``,
+        ``mcp``). Storing the same definition again changes nothing; a different one for a
+        stored slug needs ``replace=True`` and becomes the next version. A slug that is built
+        in (or in ``TOOLAUTH_TOOLKITS_DIR``) needs ``override=True``, logged as a WARNING.
+
+        Raises:
+            CatalogError: the definition does not validate (the message names the field).
+            ConflictError: the slug is stored with another definition and ``replace`` is off.
+            ConfigurationError: the slug is built in and ``override`` is off.
+        """
+        if source not in TOOLKIT_SOURCES:
+            raise ValidationError(
+                f"source={source!r} is not a toolkit source; use one of {TOOLKIT_SOURCES}.",
+                field="source",
+            )
+        if not isinstance(definition, ToolkitDefinition):
+            definition = load_definition(definition, source=f"{source} toolkit")
+        slug = definition.slug
+        fixed = self._catalog.fixed_source(slug)
+        if fixed is not None and not override:
+            raise ConfigurationError(
+                f"Toolkit {slug!r} is already defined by {fixed}. To replace that definition "
+                "for every process of this deployment, pass override=True (or pick another slug)."
+            )
+        store = await self._store()
+        text = definition.model_dump_json(by_alias=True)
+        row, changed = await store.put_toolkit(
+            slug, source=source, definition=text, replace=replace
+        )
+        if fixed is not None and changed:
+            log.warning(
+                "toolkit %s: the definition from %s is overridden by a stored one (%s, version %d)",
+                slug, fixed, source, row.version,
+            )  # fmt: skip
+        elif changed:
+            log.info("toolkit %s stored (%s, version %d)", slug, source, row.version)
+        self._catalog.set_stored(slug, definition, source=row.source, version=row.version)
+        self._follow_changes(store)
+        return definition
+
+    @on_home_loop
+    async def register(
+        self,
+        definition: ToolkitDefinition | Mapping[str, Any],
+        *,
+        replace: bool = False,
+        override: bool = False,
+    ) -> ToolkitDefinition:
+        """Add a toolkit (a definition or a mapping in the data-file schema) for every process
+        of the deployment: ``save(definition, source="registered")``."""
+        return await self.save(definition, source="registered", replace=replace, override=override)
+
+    @on_home_loop
+    async def remove(self, slug: str, *, force: bool = False) -> builtins.list[str]:
+        """Remove a stored toolkit from every process; returns the ids of auth configs that
+        used it (with ``force``; without it, such configs make this a ``ConflictError`` that
+        names them). A shipped slug overridden in the store goes back to its shipped
+        definition; shipped and folder definitions themselves cannot be removed."""
+        key = slug.strip().lower() if isinstance(slug, str) else ""
+        store = await self._store()
+        if await store.get_toolkit(key) is None:
+            fixed = self._catalog.fixed_source(key)
+            if fixed is not None:
+                raise ConfigurationError(
+                    f"Toolkit {key!r} is not stored: it comes from {fixed}, which only a new "
+                    "toolauth release or a change to TOOLAUTH_TOOLKITS_DIR can remove."
+                )
+            stored = ", ".join(sorted(r.slug for r in await store.list_toolkits())) or "none"
+            raise ConfigurationError(f"No stored toolkit {slug!r} (stored toolkits: {stored}).")
+        config_ids = await store.delete_toolkit(key, force=force)
+        self._catalog.set_stored(key, None)
+        if config_ids:
+            log.warning(
+                "toolkit %s removed while auth config(s) %s use it", key, ", ".join(config_ids)
+            )
+        else:
+            log.info("toolkit %s removed", key)
+        return config_ids
+
+    # discovery ---------------------------------------------------------------------------
     @on_home_loop
     async def discover(
         self,
@@ -50,17 +188,19 @@ class Toolkits:
         api_base_url: str | None = None,
         scopes: Sequence[str] | None = None,
         replace: bool = False,
+        override: bool = False,
         allowed_hosts: Sequence[str] | None = None,
     ) -> ToolkitDefinition:
-        """Build and register an OAUTH2 toolkit from ``issuer``'s published metadata.
+        """Build and store an OAUTH2 toolkit from ``issuer``'s published metadata.
 
-        The metadata is checked before anything is registered (RFC 8414 §3.3, RFC 9700 §4.4):
+        The metadata is checked before anything is stored (RFC 8414 §3.3, RFC 9700 §4.4):
         the issuer and every endpoint must be https URLs (http only on a loopback address),
         the metadata must name ``issuer`` itself, and endpoints must be on the issuer's host
         unless their hosts are in ``allowed_hosts`` (e.g. ``["login.example.com"]`` when
         ``https://example.com`` has its token endpoint there). Malformed metadata (not JSON,
         not an object, endpoints that are not absolute URLs, lists that are not lists) is a
         ``ValidationError``; an issuer that cannot be reached is a ``ConfigurationError``.
+        Discovering again with new endpoints needs ``replace=True`` (the next version).
         """
         hosts = check_hosts(allowed_hosts)
         wanted = check_scopes(scopes) if scopes is not None else None
@@ -85,7 +225,7 @@ class Toolkits:
             api_base_url=api_base_url or issuer,
             auth_schemes={AuthScheme.OAUTH2: spec},
         )
-        return self._catalog.register(definition, replace=replace)
+        return await self.save(definition, source="discovered", replace=replace, override=override)
 
     @on_home_loop
     async def add_mcp(
@@ -126,7 +266,7 @@ class Toolkits:
                 auth_schemes={AuthScheme.NO_AUTH: {}},  # type: ignore[dict-item]
                 mcp=McpServerSpec(url=url),
             )  # fmt: skip
-            return self.register(definition, replace=replace)
+            return await self.save(definition, source="mcp", replace=replace)
         issuer = found.authorization_servers[0]
         metadata = await fetch_metadata(
             self._http.client, issuer, allowed_hosts=hosts, deadline=self._deadline
@@ -165,7 +305,7 @@ class Toolkits:
             slug=slug, name=shown, description=text, api_base_url=url,
             auth_schemes={AuthScheme.OAUTH2: spec}, mcp=server,
         )  # fmt: skip
-        return self.register(definition, replace=replace)
+        return await self.save(definition, source="mcp", replace=replace)
 
     @staticmethod
     def _spec(
@@ -185,3 +325,83 @@ class Toolkits:
             issues_refresh_tokens="refresh_token"
             in (metadata.get("grant_types_supported") or ["refresh_token"]),
         )
+
+    # keeping the catalog in step with the store -----------------------------------------
+    async def start(self, store: Store) -> None:
+        """Load every stored definition, and follow changes from then on if there are any
+        (called by the client when its store opens; :meth:`stop` when it closes)."""
+        await self._load_all(store)
+        if self._catalog.stored_slugs():
+            self._follow_changes(store)
+
+    def _follow_changes(self, store: Store) -> None:
+        if self._watch is None or self._watch.done():
+            self._watch = asyncio.create_task(self._follow(store), name="toolauth-toolkits")
+
+    async def stop(self) -> None:
+        task, self._watch = self._watch, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _follow(self, store: Store) -> None:
+        """Reload the stored definitions whenever the change feed says they may have changed
+        (another process's commit, or a reconnect after which changes may have gone unheard)."""
+        delay = 0.1
+        while True:
+            try:
+                with store.changes.subscribe(TOOLKITS) as bell:
+                    async with store.watching():
+                        await self._load_all(store)  # what changed before we listened
+                        delay = 0.1
+                        while True:
+                            await bell.wait()
+                            await self._load_all(store)
+            except StoreError as exc:
+                log.warning("cannot follow toolkit changes (retrying in %.1f s): %s", delay, exc)
+                await asyncio.sleep(delay)  # a backoff between tries, not a synchronisation
+                delay = min(2 * delay, _RETRY_MAX)
+
+    async def _load_all(self, store: Store) -> None:
+        rows = await store.list_toolkits()
+        for row in rows:
+            self._apply(row.slug, row)
+        for slug in self._catalog.stored_slugs() - {row.slug for row in rows}:
+            self._apply(slug, None)
+
+    async def _load_one(self, slug: str) -> None:
+        """The catalog's loader: read ``slug`` from the store (an unknown slug, a fresh look)."""
+        store = await self._store()
+        self._apply(slug, await store.get_toolkit(slug))
+        if slug in self._catalog.stored_slugs():
+            self._follow_changes(store)  # stored elsewhere: from now on, hear of its changes
+
+    def _apply(self, slug: str, row: ToolkitRow | None) -> None:
+        catalog = self._catalog
+        held = catalog.stored_version(slug)
+        if row is None:
+            if slug in catalog.stored_slugs():
+                catalog.set_stored(slug, None)
+            return
+        if held is not None and held[1] == row.version:
+            return  # already the newest
+        try:
+            definition = load_definition(row.definition, source=f"stored toolkit {slug!r}")
+            if definition.slug != slug:
+                raise CatalogError(
+                    f"stored toolkit {slug!r}: its definition says slug {definition.slug!r}"
+                )
+        except CatalogError as exc:
+            message = (
+                f"The stored definition of toolkit {slug!r} (version {row.version}, "
+                f"{row.source}) is not valid: {exc.message}. Store a valid one with "
+                f"`toolauth toolkits add FILE.json --replace`, or remove it with "
+                f"`toolauth toolkits remove {slug} --force`."
+            )
+            if (slug, row.version) not in self._reported:
+                self._reported.add((slug, row.version))
+                log.error("%s", message)
+            catalog.set_broken(slug, message)
+            return
+        catalog.set_stored(slug, definition, source=row.source, version=row.version)

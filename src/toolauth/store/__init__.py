@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from .._crypto import Keyring
 from .._exceptions import ConfigurationError
 from .._settings import display_url
-from .base import AccountFilter, Store
+from .base import AccountFilter, Store, ToolkitRow
 from .changes import ChangeHub, Subscription
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "ChangeHub",
     "Store",
     "Subscription",
+    "ToolkitRow",
     "display_url",
     "open_store",
     "store_class",

@@ -10,6 +10,8 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .._crypto import Keyring
@@ -20,7 +22,16 @@ from .rows import COLUMNS, KINDS, TABLES, AnyModel, Model, decode_row, encode_ro
 if TYPE_CHECKING:
     from .._settings import Settings
 
-__all__ = ["COLUMNS", "KINDS", "TABLES", "AccountFilter", "Store", "decode_row", "encode_row"]
+__all__ = [
+    "COLUMNS",
+    "KINDS",
+    "TABLES",
+    "AccountFilter",
+    "Store",
+    "ToolkitRow",
+    "decode_row",
+    "encode_row",
+]
 
 
 class AccountFilter:
@@ -44,6 +55,19 @@ class AccountFilter:
         self.statuses = tuple(statuses) if statuses else None
         self.label = label
         self.limit = limit
+
+
+@dataclass(frozen=True)
+class ToolkitRow:
+    """A stored toolkit definition as the store keeps it: the JSON text is checked by the
+    catalog, not here, so one bad row never stops the others from loading."""
+
+    slug: str
+    source: str
+    definition: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
 
 
 class Store(abc.ABC):
@@ -162,6 +186,33 @@ class Store(abc.ABC):
     async def save(self, *models: AnyModel) -> list[Any]:
         """Compare-and-swap several rows in one transaction: all are written, or none
         (``ConflictError``). Returns the saved models with their new versions."""
+
+    # toolkit definitions -----------------------------------------------------------------
+    @abc.abstractmethod
+    async def list_toolkits(self) -> list[ToolkitRow]:
+        """Every stored definition, by slug."""
+
+    @abc.abstractmethod
+    async def get_toolkit(self, slug: str) -> ToolkitRow | None: ...
+
+    @abc.abstractmethod
+    async def put_toolkit(
+        self, slug: str, *, source: str, definition: str, replace: bool
+    ) -> tuple[ToolkitRow, bool]:
+        """Store a definition (JSON text) under ``slug``; returns ``(row, changed)``.
+
+        A new slug is inserted at version 1. The same source and definition again change
+        nothing. Anything else replaces the row with the next version when ``replace``, and
+        raises ``ConflictError`` otherwise. A change is published under ``TOOLKITS``.
+        """
+
+    @abc.abstractmethod
+    async def delete_toolkit(self, slug: str, *, force: bool) -> list[str]:
+        """Delete the stored definition ``slug``; returns the ids of auth configs using it.
+
+        Without ``force``, a toolkit that auth configs use raises ``ConflictError`` naming
+        them; an unknown slug raises ``NotFoundError``. One transaction, published.
+        """
 
     # keys --------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -14,7 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["ChangeHub", "Subscription"]
+__all__ = ["TOOLKITS", "ChangeHub", "Subscription"]
+
+# The key stored toolkit definitions change under (account ids start with ``ca_``): a commit
+# that stores or removes one publishes it, and PostgreSQL NOTIFYs it to other instances.
+TOOLKITS = "toolkits"
 
 
 class Subscription:

@@ -17,11 +17,12 @@ from .._models import AuthConfig, ConnectedAccount, ConnectionLink
 from .base import AccountFilter
 from .rows import COLUMNS, TABLES
 
-__all__ = ["POSTGRES", "SQLITE", "Dialect", "Queries", "Statement"]
+__all__ = ["POSTGRES", "SQLITE", "TOOLKIT_COLUMNS", "Dialect", "Queries", "Statement"]
 
 _NAME = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 _CLASSES: tuple[type[Any], ...] = (AuthConfig, ConnectedAccount, ConnectionLink)
 _ACCOUNT_FILTERS = ("user_id", "toolkit", "auth_config_id", "label")
+TOOLKIT_COLUMNS = ("slug", "source", "definition", "version", "created_at", "updated_at")
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,25 @@ class Queries:
         self.latest_link = sql(
             f"{_select(ConnectionLink)} WHERE connected_account_id = :id "
             "ORDER BY created_at DESC, id LIMIT 1"
+        )
+
+        # toolkit definitions
+        toolkit = f"SELECT {', '.join(TOOLKIT_COLUMNS)} FROM toolkits"
+        self.list_toolkits = sql(f"{toolkit} ORDER BY slug")
+        self.get_toolkit = sql(f"{toolkit} WHERE slug = :slug")
+        self.get_toolkit_locked = sql(f"{toolkit} WHERE slug = :slug{lock}")
+        self.insert_toolkit = sql(
+            f"INSERT INTO toolkits ({', '.join(TOOLKIT_COLUMNS)}) "
+            f"VALUES ({', '.join(f':{c}' for c in TOOLKIT_COLUMNS)})"
+        )
+        self.update_toolkit = sql(
+            "UPDATE toolkits SET source = :source, definition = :definition, "
+            "version = :version, updated_at = :updated_at "
+            "WHERE slug = :slug AND version = :expected"
+        )
+        self.delete_toolkit = sql("DELETE FROM toolkits WHERE slug = :slug")
+        self.toolkit_configs = sql(
+            "SELECT id FROM auth_configs WHERE toolkit = :slug ORDER BY created_at, id"
         )
 
     def list_auth_configs(

@@ -17,8 +17,8 @@ from typing import Any, ClassVar, Protocol
 
 from .._exceptions import ConflictError, MigrationError, NotFoundError
 from .._models import AuthConfig, ConnectedAccount, ConnectionLink, LinkStatus, utcnow
-from .base import AccountFilter, Store
-from .changes import ChangeHub
+from .base import AccountFilter, Store, ToolkitRow
+from .changes import TOOLKITS, ChangeHub
 from .migrations import load_migrations, pending_migrations
 from .queries import Queries, Statement
 from .rows import KINDS, AnyModel, Model, decode_row, encode_row
@@ -86,6 +86,9 @@ class Tx:
 
     def touch_id(self, account_id: str) -> None:
         self.changed[account_id] = None  # changed in a way waiters must read back
+
+    def touch_toolkits(self) -> None:
+        self.changed[TOOLKITS] = None  # a stored toolkit definition changed
 
     def publish(self, hub: ChangeHub, *, with_rows: bool = True) -> None:
         """Ring the bells of the accounts touched (once the outcome is known)."""
@@ -334,6 +337,66 @@ class SQLStore(Store):
     async def _first(self, stmt: Statement, values: Mapping[str, Any]) -> ConnectionLink | None:
         rows = await self._select(stmt, values)
         return decode_row(self.keyring, ConnectionLink, rows[0]) if rows else None
+
+    # toolkit definitions -----------------------------------------------------------------
+    async def list_toolkits(self) -> list[ToolkitRow]:
+        return [ToolkitRow(**row) for row in await self._select(self.queries.list_toolkits)]
+
+    async def get_toolkit(self, slug: str) -> ToolkitRow | None:
+        rows = await self._select(self.queries.get_toolkit, {"slug": slug})
+        return ToolkitRow(**rows[0]) if rows else None
+
+    async def put_toolkit(
+        self, slug: str, *, source: str, definition: str, replace: bool
+    ) -> tuple[ToolkitRow, bool]:
+        q = self.queries
+        async with self._transaction() as tx:
+            rows = await tx.conn.fetch(q.get_toolkit_locked, {"slug": slug})
+            now = utcnow()
+            if not rows:
+                row = ToolkitRow(slug, source, definition, 1, now, now)
+                try:
+                    await tx.conn.execute(q.insert_toolkit, vars(row))
+                except Clash as exc:
+                    raise ConflictError(
+                        f"Toolkit {slug!r} was stored by another process at the same time; "
+                        "read it again (ta.toolkits.get) and retry if it is not what you want."
+                    ) from exc
+            else:
+                current = ToolkitRow(**rows[0])
+                if current.source == source and current.definition == definition:
+                    return current, False
+                if not replace:
+                    raise ConflictError(
+                        f"Toolkit {slug!r} is already stored (version {current.version}, "
+                        f"{current.source}) with another definition; pass replace=True to "
+                        "replace it."
+                    )
+                row = ToolkitRow(slug, source, definition, current.version + 1,
+                                 current.created_at, now)  # fmt: skip
+                values = {**vars(row), "expected": current.version}
+                if await tx.conn.execute(q.update_toolkit, values) != 1:
+                    raise ConflictError(f"Toolkit {slug!r} changed while it was stored; retry.")
+            tx.touch_toolkits()
+        return row, True
+
+    async def delete_toolkit(self, slug: str, *, force: bool) -> list[str]:
+        q = self.queries
+        key = {"slug": slug}
+        async with self._transaction() as tx:
+            if not await tx.conn.fetch(q.get_toolkit_locked, key):
+                raise NotFoundError("stored toolkit", slug)
+            config_ids = [row["id"] for row in await tx.conn.fetch(q.toolkit_configs, key)]
+            if config_ids and not force:
+                raise ConflictError(
+                    f"Toolkit {slug!r} is used by auth config(s) {', '.join(config_ids)}. "
+                    "Delete those configs first (ta.auth_configs.delete), or pass force=True "
+                    "to remove the definition anyway (the configs then stop working until "
+                    "it is registered again)."
+                )
+            await tx.conn.execute(q.delete_toolkit, key)
+            tx.touch_toolkits()
+        return config_ids
 
     # keys --------------------------------------------------------------------------------
     async def key_ids(self) -> set[str]:

@@ -257,8 +257,10 @@ class SQLiteStore(SQLStore):
     async def _fetch(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         async with self._lock:
             try:
-                async with self._conn.execute(sql, tuple(params)) as cursor:
-                    rows = await cursor.fetchall()
+                # One job on the connection's thread, run to the end even if this task is
+                # cancelled: a cursor left half-read would hold its read snapshot open, and
+                # every later read on the connection would see the database as it was then.
+                rows = await self._conn.execute_fetchall(sql, tuple(params))
             except sqlite3.Error as exc:
                 raise StoreError(f"Reading {self.path} failed: {exc}") from exc
         return [_from_sql(row) for row in rows]
@@ -284,9 +286,9 @@ class SQLiteStore(SQLStore):
             self._watchers -= 1
 
     async def _data_version(self) -> int:
-        async with self._lock, self._conn.execute("PRAGMA data_version") as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+        async with self._lock:
+            rows = list(await self._conn.execute_fetchall("PRAGMA data_version"))  # as _fetch
+        return int(rows[0][0]) if rows else 0
 
     async def _watch(self, last: int) -> None:
         try:

@@ -1,0 +1,12 @@
+-- toolauth schema 7: toolkit definitions registered, discovered or added at run time, shared
+-- by every process of a deployment. ``definition`` is the JSON of a catalog ToolkitDefinition
+-- (not secret: no encryption); ``source`` says where it came from (registered, discovered,
+-- file, mcp); ``version`` goes up with every change.
+CREATE TABLE toolkits (
+    slug        TEXT PRIMARY KEY,
+    source      TEXT NOT NULL,
+    definition  TEXT NOT NULL,
+    version     INTEGER NOT NULL DEFAULT 1,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
