@@ -18,6 +18,7 @@ from ._settings import ConnectUrls, Settings
 from .catalog import Catalog
 from .oauth.refresh import TokenManager
 from .resources.auth_configs import AuthConfigs
+from .resources.confirmations import Confirmations
 from .resources.connected_accounts import ConnectedAccounts
 from .resources.connection_requests import Waiter
 from .resources.http_clients import AccountClients
@@ -102,10 +103,11 @@ class AsyncToolAuth:
             tokens=self.tokens, auth_config=self.auth_configs.get,
         )  # fmt: skip
         self._waiter = Waiter(store=store, settings=settings, home=loop)
+        self.confirmations = Confirmations(store=store, settings=settings, tokens=self.tokens)
         self.connected_accounts = ConnectedAccounts(
             store=store, settings=settings, urls=urls, catalog=catalog,
             auth_configs=self.auth_configs, tokens=self.tokens, clients=self._clients,
-            waiter=self._waiter,
+            waiter=self._waiter, confirmations=self.confirmations,
         )  # fmt: skip
         self._connect_flow: ConnectFlow | None = None
 
@@ -193,7 +195,7 @@ class AsyncToolAuth:
 
             links = LinkSteps(
                 store=self.store, settings=self._settings, urls=self.urls,
-                catalog=self.catalog, http=self._http,
+                catalog=self.catalog, http=self._http, confirmations=self.confirmations,
             )  # fmt: skip
             self._connect_flow = ConnectFlow(links)
         return self._connect_flow

@@ -67,7 +67,7 @@ class ConnectFlow:
             link = await store.get_link_by_state(hash_state(state)) if state else None
             if link is not None and visitor.user_id != link.user_id:
                 return wrong_user_page(visitor)
-        return await self.oauth.finish(params, state_cookie)
+        return await self.oauth.finish(params, state_cookie, verified=visitor is not None)
 
     # POST /link/{id} ---------------------------------------------------------------------
     async def submit_form(
@@ -81,7 +81,7 @@ class ConnectFlow:
             link = await self._links.usable_link(link_id)
             if not isinstance(link, Page) and visitor.user_id != link.user_id:
                 return wrong_user_page(visitor)
-        return await self.forms.submit(link_id, form, csrf_cookie)
+        return await self.forms.submit(link_id, form, csrf_cookie, verified=visitor is not None)
 
     async def link_status(self, link_id: str) -> dict[str, Any] | None:
         """What a browser page may know about a link: no secrets, no user id."""

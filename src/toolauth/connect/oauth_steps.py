@@ -92,7 +92,11 @@ class OAuthSteps:
         return Redirect(url, cookies=(cookie,))
 
     # GET /oauth/callback ----------------------------------------------------------------
-    async def finish(self, params: Mapping[str, str], state_cookie: str | None) -> Step:
+    async def finish(
+        self, params: Mapping[str, str], state_cookie: str | None, *, verified: bool = False
+    ) -> Step:
+        """The provider's answer. ``verified``: the connect app checked the browser's user
+        (``verify_user``); otherwise the grant may wait for the app's confirmation."""
         state = params.get("state")
         if not state:
             return Page(
@@ -177,7 +181,7 @@ class OAuthSteps:
             # the encrypted credentials (toolauth.oauth.tokens.PUBLIC_FIELDS).
             link, account, credentials=tokens.secrets(), data=dict(tokens.public),
             scopes=tokens.scope if tokens.scope is not None else config.scopes,
-            expires_at=tokens.expires_at(now),
+            expires_at=tokens.expires_at(now), verified=verified,
         )  # fmt: skip
 
     def _unavailable(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .._crypto import Keyring
@@ -147,6 +148,14 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def get_link_by_state(self, state_hash: str) -> ConnectionLink | None: ...
+
+    @abc.abstractmethod
+    async def get_link_by_confirm(self, confirm_hash: str) -> ConnectionLink | None:
+        """The link whose confirmation code hashes to ``confirm_hash``, in any status."""
+
+    @abc.abstractmethod
+    async def unconfirmed_links(self, now: datetime) -> list[ConnectionLink]:
+        """Links still ``PENDING_CONFIRMATION`` at ``now``, past their expiry."""
 
     @abc.abstractmethod
     async def latest_link(self, connected_account_id: str) -> ConnectionLink | None: ...
