@@ -218,8 +218,11 @@ def create_connect_app(client: AsyncToolAuth, verify_user: VerifyUser | None = N
             params, request.cookies.get(cookie) if cookie else None, await visitor_of(request)
         )
         response = respond(step, request)
-        refused = isinstance(step, Page) and step.error in ("wrong_user", "not_signed_in")
-        if cookie is not None and not refused:  # this state's cookie only; others stay
+        # The cookie of this link's openings in this browser goes once its state is spent;
+        # a refusal that spent nothing (another user, another opening's state) keeps it.
+        kept = ("wrong_user", "not_signed_in", "state_not_bound")
+        refused = isinstance(step, Page) and step.error in kept
+        if cookie is not None and not refused:  # this link's cookie only; others stay
             response.delete_cookie(cookie, path=flow.public_path("/oauth/callback"))
         return response
 

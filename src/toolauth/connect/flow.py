@@ -17,7 +17,7 @@ from ..oauth.authorize import hash_state
 from .key_forms import KeyFormSteps
 from .links import LinkSteps
 from .oauth_steps import OAuthSteps
-from .steps import Page, Step, Visitor, wrong_user_page
+from .steps import Page, Step, Visitor, split_state, wrong_user_page
 
 __all__ = ["ConnectFlow"]
 
@@ -64,7 +64,8 @@ class ConnectFlow:
         if visitor is not None:
             state = params.get("state")
             store = await self._links.store()
-            link = await store.get_link_by_state(hash_state(state)) if state else None
+            key = split_state(state)[0] if state else None
+            link = await store.get_link_by_state(hash_state(key)) if key else None
             if link is not None and visitor.user_id != link.user_id:
                 return wrong_user_page(visitor)
         return await self.oauth.finish(params, state_cookie, verified=visitor is not None)
