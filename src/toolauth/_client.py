@@ -213,10 +213,12 @@ class AsyncToolAuth:
         wait_timeout: float = 600.0,
         manage_connections_tool_name: str = "COMPOSIO_MANAGE_CONNECTIONS",
         wait_tool_name: str | None = "COMPOSIO_WAIT_FOR_CONNECTIONS",
+        enable_reinitiate_all: bool = False,
     ) -> Session:
         """A :class:`Session` for ``user_id``: ``toolkits=[...]``, ``auth_configs={toolkit:
         ac_id}``, ``connected_accounts={toolkit: ca_id}``, ``resume="wait"|"interrupt"|
-        "return"``, ``callback_url=``, ``wait_timeout=``."""
+        "return"``, ``callback_url=``, ``wait_timeout=``; ``enable_reinitiate_all=True`` lets the
+        model ask for new links over ACTIVE accounts (``reinitiate_all``)."""
         return Session(
             user_id, store=self.store, urls=self.urls, catalog=self.catalog,
             configs=self.auth_configs, accounts=self.connected_accounts,
@@ -225,7 +227,7 @@ class AsyncToolAuth:
             connected_accounts=connected_accounts, resume=resume,
             callback_url=callback_url, wait_timeout=wait_timeout,
             manage_connections_tool_name=manage_connections_tool_name,
-            wait_tool_name=wait_tool_name,
+            wait_tool_name=wait_tool_name, enable_reinitiate_all=enable_reinitiate_all,
         )  # fmt: skip
 
     # the connect app --------------------------------------------------------------------

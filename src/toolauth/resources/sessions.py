@@ -78,6 +78,7 @@ class Session:
         wait_timeout: float = 600.0,
         manage_connections_tool_name: str = "COMPOSIO_MANAGE_CONNECTIONS",
         wait_tool_name: str | None = "COMPOSIO_WAIT_FOR_CONNECTIONS",
+        enable_reinitiate_all: bool = False,
     ) -> None:
         self._store = store
         self._urls = urls
@@ -104,6 +105,8 @@ class Session:
         self.wait_timeout = wait_timeout
         self.manage_connections_tool_name = manage_connections_tool_name
         self.wait_tool_name = wait_tool_name
+        # The app's choice, never the model's: whether the meta tool offers reinitiate_all.
+        self.enable_reinitiate_all = bool(enable_reinitiate_all)
         # toolkit -> (its ACTIVE account, change generation when read, monotonic deadline)
         self._active: dict[str, tuple[ConnectedAccount, int, float]] = {}
 
