@@ -85,11 +85,33 @@ class Landing:
         return {k: v[0] for k, v in parse_qs(urlsplit(self.url).query).items()}
 
 
+class Resolving(httpx.AsyncBaseTransport):
+    """Name resolution for tests: requests to ``hosts`` go to 127.0.0.1 (their ``Host``
+    header and the URL the client sees, cookies included, unchanged), so a connect app can
+    be served under a public-looking name (``http://connect.example:PORT``) on loopback."""
+
+    def __init__(self, hosts: set[str]) -> None:
+        self._hosts = hosts
+        self._inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host in self._hosts:
+            request = httpx.Request(
+                request.method, request.url.copy_with(host="127.0.0.1"),
+                headers=request.headers, stream=request.stream, extensions=request.extensions,
+            )  # fmt: skip
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 class Browser:
     """Follows redirects by hand (so each hop can be inspected) and keeps cookies."""
 
-    def __init__(self, stop_at: str | None = None) -> None:
-        self.http = httpx.AsyncClient(follow_redirects=False, timeout=10)
+    def __init__(self, stop_at: str | None = None, *, hosts: set[str] | None = None) -> None:
+        transport = Resolving(hosts) if hosts else None
+        self.http = httpx.AsyncClient(follow_redirects=False, timeout=10, transport=transport)
         self.stop_at = stop_at  # do not fetch URLs starting with this (the app's callback)
         self.hops: list[str] = []
 

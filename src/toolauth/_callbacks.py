@@ -9,7 +9,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ._exceptions import ValidationError
 
-__all__ = ["check_callback_url", "with_query"]
+__all__ = ["check_callback_url", "is_loopback_url", "with_query"]
 
 
 def _origin(url: str) -> str:
@@ -29,6 +29,15 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url``'s host is this machine (``localhost`` or a loopback address)."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return False
+    return host is not None and _is_loopback(host)
 
 
 def check_callback_url(url: str, *, allowed_origins: Iterable[str], base_url: str) -> str:

@@ -20,6 +20,7 @@ from .catalog import Catalog
 from .oauth.refresh import TokenManager
 from .resources.auth_configs import AuthConfigs
 from .resources.client_registrations import ClientRegistrations
+from .resources.confirmations import Confirmations
 from .resources.connected_accounts import ConnectedAccounts
 from .resources.connection_requests import Waiter
 from .resources.http_clients import AccountClients
@@ -115,10 +116,11 @@ class AsyncToolAuth:
             tokens=self.tokens, auth_config=self.auth_configs.get,
         )  # fmt: skip
         self._waiter = Waiter(store=store, settings=settings, home=loop)
+        self.confirmations = Confirmations(store=store, settings=settings, tokens=self.tokens)
         self.connected_accounts = ConnectedAccounts(
             store=store, settings=settings, urls=urls, catalog=catalog,
             auth_configs=self.auth_configs, tokens=self.tokens, clients=self._clients,
-            waiter=self._waiter,
+            waiter=self._waiter, confirmations=self.confirmations,
         )  # fmt: skip
         self._connect_flow: ConnectFlow | None = None
         self._mcp: McpSessions | None = None
@@ -208,7 +210,7 @@ class AsyncToolAuth:
 
             links = LinkSteps(
                 store=self.store, settings=self._settings, urls=self.urls,
-                catalog=self.catalog, http=self._http,
+                catalog=self.catalog, http=self._http, confirmations=self.confirmations,
             )  # fmt: skip
             self._connect_flow = ConnectFlow(links, self._registrations)
         return self._connect_flow
@@ -251,10 +253,12 @@ class AsyncToolAuth:
         wait_timeout: float = 600.0,
         manage_connections_tool_name: str = "COMPOSIO_MANAGE_CONNECTIONS",
         wait_tool_name: str | None = "COMPOSIO_WAIT_FOR_CONNECTIONS",
+        enable_reinitiate_all: bool = False,
     ) -> Session:
         """A :class:`Session` for ``user_id``: ``toolkits=[...]``, ``auth_configs={toolkit:
         ac_id}``, ``connected_accounts={toolkit: ca_id}``, ``resume="wait"|"interrupt"|
-        "return"``, ``callback_url=``, ``wait_timeout=``."""
+        "return"``, ``callback_url=``, ``wait_timeout=``; ``enable_reinitiate_all=True`` lets the
+        model ask for new links over ACTIVE accounts (``reinitiate_all``)."""
         return Session(
             user_id, store=self.store, urls=self.urls, catalog=self.catalog,
             configs=self.auth_configs, accounts=self.connected_accounts,
@@ -264,6 +268,7 @@ class AsyncToolAuth:
             callback_url=callback_url, wait_timeout=wait_timeout,
             manage_connections_tool_name=manage_connections_tool_name,
             wait_tool_name=wait_tool_name, mcp=self.mcp_sessions,
+            enable_reinitiate_all=enable_reinitiate_all,
         )  # fmt: skip
 
     # the connect app --------------------------------------------------------------------

@@ -8,6 +8,7 @@ ToolAuthError                      error = "toolauth_error"
 ├── ValidationError                bad input to a public method: names the field and what is allowed
 ├── NotFoundError                  no auth config / connected account / link with that id
 ├── ConflictError                  the change clashes with the current state (e.g. config in use)
+├── ConfirmationError              a confirmation code unknown, used, expired, or another user's
 ├── StoreError                     the database failed
 │   ├── DecryptionError            wrong or rotated key, tampered row
 │   └── MigrationError             schema newer than this code, or a migration failed
@@ -32,6 +33,7 @@ __all__ = [
     "CatalogError",
     "ClientClosedError",
     "ConfigurationError",
+    "ConfirmationError",
     "ConflictError",
     "ConnectionFailedError",
     "ConnectionRequiredError",
@@ -106,6 +108,31 @@ class ConflictError(ToolAuthError):
     """The change clashes with the current state; nothing was changed."""
 
     error = "conflict"
+
+
+class ConfirmationError(ToolAuthError):
+    """``connected_accounts.confirm(code, user_id=...)`` refused the code; nothing changed.
+
+    ``reason`` says why: ``"unknown"`` (no such code, or already used), ``"expired"`` (not
+    confirmed in time: the grant was revoked and erased) or ``"wrong_user"`` (the link was made
+    for another user). The message never contains the code.
+    """
+
+    error = "confirmation_failed"
+
+    _MESSAGES = {
+        "unknown": "This confirmation code is unknown or was already used. Nothing was "
+        "changed; if the user still needs to connect, create a new connect link.",
+        "expired": "This confirmation code expired: the grant was not confirmed in time "
+        "(TOOLAUTH_CONFIRM_TTL), so it was revoked and erased. Create a new connect link.",
+        "wrong_user": "This confirmation code belongs to a connect link made for another "
+        "user, so it was not confirmed and nothing was changed. Pass the user_id of the "
+        "user signed in to your app, or send this user a link of their own.",
+    }
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(self._MESSAGES[reason])
+        self.reason = reason
 
 
 class StoreError(ToolAuthError):

@@ -65,9 +65,13 @@ class AuthScheme(_Choice):
 
 
 class ConnectionStatus(_Choice):
-    """Where a connected account stands. ``INITIATED`` → ``ACTIVE``, or one of the ends."""
+    """Where a connected account stands. ``INITIATED`` → ``ACTIVE``, or one of the ends.
+
+    ``PENDING_CONFIRMATION``: a new account whose grant is held until the app confirms the
+    user (``connected_accounts.confirm``); it has no usable credentials yet."""
 
     INITIATED = "INITIATED"
+    PENDING_CONFIRMATION = "PENDING_CONFIRMATION"  # granted; waiting for the app to confirm
     ACTIVE = "ACTIVE"
     FAILED = "FAILED"
     EXPIRED = "EXPIRED"
@@ -156,9 +160,11 @@ class ConnectedAccount(BaseModel):
 
 
 class LinkStatus(_Choice):
-    """Where a connect link stands. Only a ``PENDING`` link can be used."""
+    """Where a connect link stands. Only a ``PENDING`` link can be used; a
+    ``PENDING_CONFIRMATION`` one holds the provider's grant until the app confirms the user."""
 
     PENDING = "PENDING"
+    PENDING_CONFIRMATION = "PENDING_CONFIRMATION"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     EXPIRED = "EXPIRED"
@@ -183,6 +189,7 @@ class ConnectionLink(BaseModel):
     callback_url: str | None = None
     redirect_uri: str | None = None
     state_hash: str | None = None
+    confirm_hash: str | None = None  # SHA-256 of the one-time confirmation code
     error: str | None = None
     error_description: str | None = None
     expires_at: datetime

@@ -8,6 +8,9 @@
 | ``TOOLAUTH_BASE_URL`` | ``http://127.0.0.1:8765`` (the connect app's public URL) |
 | ``TOOLAUTH_LINK_TTL`` | ``600`` seconds |
 | ``TOOLAUTH_ALLOWED_CALLBACK_ORIGINS`` | empty: loopback origins only |
+| ``TOOLAUTH_CONFIRM_URL`` | none: the app's page that confirms a link's user (``confirm()``) |
+| ``TOOLAUTH_CONFIRM_TTL`` | ``600`` s an unconfirmed grant is held before it is revoked |
+| ``TOOLAUTH_UNVERIFIED_LINKS`` | off: ``1`` lets a public connect app complete unbound links |
 | ``TOOLAUTH_REFRESH_MARGIN`` | ``60`` seconds before expiry (at most half the token's life) |
 | ``TOOLAUTH_HTTP_TIMEOUT`` | ``10`` s for each phase of a call to a provider (token, revoke…) |
 | ``TOOLAUTH_HTTP_DEADLINE`` | ``3 x TOOLAUTH_HTTP_TIMEOUT``: the whole of one call to a provider |
@@ -34,6 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
+from ._callbacks import is_loopback_url
 from ._exceptions import ConfigurationError
 
 __all__ = ["ConnectUrls", "Settings", "display_url"]
@@ -69,6 +73,15 @@ def _origins(value: object) -> tuple[str, ...]:
             "e.g. ['https://app.example.com']."
         )
     return tuple(o.strip().rstrip("/") for o in value if o.strip())
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigurationError(f"{name}={raw!r} is not a yes/no value; use 1 or 0.")
 
 
 def _floats(environ: Mapping[str, str], name: str, default: tuple[float, ...]) -> tuple[float, ...]:
@@ -110,6 +123,9 @@ class Settings:
     link_ttl: float = 600.0
     refresh_margin: float = 60.0
     allowed_callback_origins: tuple[str, ...] = ()
+    confirm_url: str | None = None
+    confirm_ttl: float = 600.0
+    unverified_links: bool = False
     http_timeout: float = 10.0
     http_deadline: float | None = None
     api_timeout: float = 30.0
@@ -141,6 +157,9 @@ class Settings:
             link_ttl=_float(env, "TOOLAUTH_LINK_TTL", 600.0),
             refresh_margin=_float(env, "TOOLAUTH_REFRESH_MARGIN", 60.0),
             allowed_callback_origins=_origins(origins),
+            confirm_url=env.get("TOOLAUTH_CONFIRM_URL") or None,
+            confirm_ttl=_float(env, "TOOLAUTH_CONFIRM_TTL", 600.0),
+            unverified_links=_flag(env, "TOOLAUTH_UNVERIFIED_LINKS"),
             http_timeout=_float(env, "TOOLAUTH_HTTP_TIMEOUT", 10.0),
             http_deadline=_float(env, "TOOLAUTH_HTTP_DEADLINE", 0.0) or None,
             api_timeout=_float(env, "TOOLAUTH_API_TIMEOUT", 30.0),
@@ -188,6 +207,12 @@ class Settings:
             f"link_ttl={self.link_ttl!r}, allowed_callback_origins="
             f"{list(self.allowed_callback_origins)!r})"
         )
+
+    def binding_required(self, base_url: str) -> bool:
+        """Whether a connect link served at ``base_url`` must be bound to its user: always,
+        unless the connect app is on loopback (only this machine reaches it) or the operator
+        opted out with ``TOOLAUTH_UNVERIFIED_LINKS=1``."""
+        return not self.unverified_links and not is_loopback_url(base_url)
 
     @property
     def call_deadline(self) -> float:

@@ -302,7 +302,7 @@ async def test_oauth_tokens_are_encrypted_in_the_database_file(
     link = await store.get_link(req.link_id)
     assert link.status is LinkStatus.COMPLETED
     assert b"demo-client-secret-SENTINEL" not in raw
-    assert link.secrets["code_verifier"].get_secret_value().encode() not in raw
+    assert link.secrets["state_secret"].get_secret_value().encode() not in raw
 
 
 async def test_a_link_lives_an_hour_at_most(ta: AsyncToolAuth) -> None:

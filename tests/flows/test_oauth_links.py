@@ -60,19 +60,23 @@ async def test_the_redirect_to_the_provider_is_a_complete_pkce_request(
     assert q["prompt"] == "consent"
     assert q["access_type"] == "offline"
     assert "client_secret" not in location and DEMO_CLIENT_SECRET not in location
-    # The state is bound to this browser; the store looks it up by hash, keeps it encrypted.
+    # The state is bound to this browser by a cookie (a value derived from the opening, not
+    # the state itself); the store finds the link by the hash of the state's link part and
+    # keeps the secrets the openings derive from encrypted.
     cookie = response.headers["set-cookie"].lower()
-    assert "httponly" in cookie and "samesite=lax" in cookie
-    assert q["state"] in response.headers["set-cookie"]
+    assert "httponly" in cookie and "samesite=lax" in cookie and "path=/oauth/callback" in cookie
+    assert q["state"] not in response.headers["set-cookie"]
+    link_part, _, opening = q["state"].partition(".")
+    assert len(link_part) >= 43 and len(opening) >= 22
     link = await link_of(connect, req.link_id)
-    assert link.state_hash == hashlib.sha256(q["state"].encode()).hexdigest()
-    assert "code_verifier" in link.secrets
+    assert link.state_hash == hashlib.sha256(link_part.encode()).hexdigest()
+    assert "state_secret" in link.secrets and "code_verifier" not in link.secrets
 
-    # Opening the link again (a second tab, a chat app's link preview) reuses the attempt, so
-    # it never voids the tab the user already has open.
+    # Each opening (a second tab, a chat app's link preview) gets a state and verifier of
+    # its own, for the same link.
     again = query_of((await paused.http.get(req.redirect_url)).headers["location"])
-    assert again["state"] == q["state"]
-    assert again["code_challenge"] == q["code_challenge"]
+    assert again["state"] != q["state"] and again["state"].startswith(f"{link_part}.")
+    assert again["code_challenge"] != q["code_challenge"]
 
 
 async def test_success_sends_the_user_to_the_callback_url_without_any_token(

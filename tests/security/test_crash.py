@@ -153,7 +153,7 @@ async def test_sigkill_mid_burst_loses_nothing_and_every_link_finishes_after_res
                         assert not account.credentials
                         assert link.status is LinkStatus.PENDING and link.is_usable(), link
                         in_flight += (
-                            link.state_hash is None and "state" in link.secrets
+                            link.state_hash is None and "state_secret" in link.secrets
                         )  # callback under way
                     else:
                         assert account.status is ConnectionStatus.FAILED

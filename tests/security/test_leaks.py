@@ -204,7 +204,7 @@ class World:
             if link is None:
                 continue
             for key, value in link.secrets.items():
-                target = self.secrets if key == "code_verifier" else self.db_only
+                target = self.secrets if key in ("code_verifier", "state_secret") else self.db_only
                 target[f"{link.id}.{key}"] = value.get_secret_value()
 
     async def status(self, link_id: str | None) -> None:
@@ -553,7 +553,7 @@ async def test_no_secret_reaches_any_output_log_page_error_repr_or_file(world: W
                  "astream_events on_custom_event", "callback custom", "callback on_tool_end",
                  "ToolMessage DEMO_LIST_ITEMS", "page POST", "exception refresh"):  # fmt: skip
         assert any(k.startswith(kind) for k in kinds), (kind, sorted(kinds))
-    assert sum(n.endswith(".code_verifier") for n in w.secrets) >= 2
+    assert sum(n.endswith(".state_secret") for n in w.secrets) >= 2
     assert sum(n.endswith(".csrf_token") for n in w.db_only) >= 3
     assert len(w.secrets) > 15, sorted(w.secrets)
     assert all(len(v) >= 16 for v in w.secrets.values()), w.secrets

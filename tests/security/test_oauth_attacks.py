@@ -27,6 +27,7 @@ from tests.helpers import Browser
 from tests.security.conftest import attacker_code, issued_tokens
 from toolauth import ConnectionFailedError, ConnectionStatus, TokenRefreshError
 from toolauth._models import LinkStatus
+from toolauth.connect.oauth_steps import opening_verifier
 from toolauth.connect.serving import serve_app
 from toolauth.oauth.authorize import authorization_url
 
@@ -72,7 +73,8 @@ async def test_we_always_send_s256_of_the_stored_verifier_never_plain(
     response = await paused.http.get(req.redirect_url)
     location = response.headers["location"]
     q = query_of(location)
-    verifier = (await stored_link(connect, req.link_id)).secrets["code_verifier"].get_secret_value()
+    verifier = opening_verifier(await stored_link(connect, req.link_id), q["state"])
+    assert verifier is not None
 
     assert q["code_challenge_method"] == "S256"
     assert "plain" not in location.lower()
@@ -246,7 +248,10 @@ async def test_a_code_replayed_at_the_token_endpoint_revokes_the_grant_and_we_no
     paused.stop_at = None
     assert (await paused.get(landing.url)).response.status_code == 200
     account = await req.wait_for_connection(timeout=5)
-    verifier = (await stored_link(connect, req.link_id)).secrets["code_verifier"].get_secret_value()
+    verifier = opening_verifier(
+        await stored_link(connect, req.link_id), query_of(landing.url)["state"]
+    )
+    assert verifier is not None
 
     async with httpx.AsyncClient() as attacker:  # even with the secret and the verifier
         replay = await attacker.post(

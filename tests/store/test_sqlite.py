@@ -57,7 +57,7 @@ async def test_newer_schema_is_refused(tmp_path):
 
 
 # Columns that schema 2 did not have yet (added by schema 4).
-_LATER = {"is_default", "shared", "issued_at"}
+_LATER = {"is_default", "shared", "issued_at", "confirm_hash"}
 
 
 def _old_columns(model) -> list[str]:

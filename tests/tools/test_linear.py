@@ -136,7 +136,7 @@ async def test_wrong_token_asks_to_reconnect(connect):
     linear = await connect("linear", FakeLinear("other"))
     with pytest.raises(ToolApiError) as info:
         await linear.call("LINEAR_LIST_ISSUES")
-    assert "reconnect Linear" in str(info.value)
+    assert "Linear needs to be reconnected" in str(info.value)
 
 
 async def test_personal_api_key_goes_without_bearer(connect):

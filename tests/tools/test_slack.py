@@ -116,4 +116,4 @@ async def test_wrong_token_is_invalid_auth(connect):
     with pytest.raises(ToolApiError) as info:
         await slack.call("SLACK_LIST_CHANNELS")
     assert "invalid_auth" in str(info.value)
-    assert "reconnect Slack" in str(info.value)
+    assert "Slack needs to be reconnected" in str(info.value)

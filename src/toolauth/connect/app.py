@@ -3,9 +3,11 @@ step and renders it."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -17,7 +19,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 from starlette.types import Message
 
-from .._exceptions import ConfigurationError, ToolAuthError
+from .._callbacks import check_callback_url, is_loopback_url
+from .._exceptions import ClientClosedError, ConfigurationError, ToolAuthError, ValidationError
 from .logs import redact_path
 from .pages import STYLESHEET, render_form, render_page
 from .steps import (
@@ -33,8 +36,9 @@ from .steps import (
 
 if TYPE_CHECKING:
     from .._client import AsyncToolAuth
+    from .._settings import Settings
 
-__all__ = ["create_connect_app"]
+__all__ = ["check_binding", "create_connect_app"]
 
 log = logging.getLogger("toolauth.connect")
 
@@ -94,10 +98,76 @@ def _set_cookies(response: Response, cookies: tuple[Cookie, ...], secure: bool) 
 VerifyUser = Callable[[Request], "str | Awaitable[str | None] | None"]
 
 
+def check_binding(settings: Settings, base_url: str, *, verify_user: bool) -> None:
+    """Refuse to serve links at a public ``base_url`` that nobody binds to their user: the
+    app needs ``verify_user`` or a confirm URL, unless ``TOOLAUTH_UNVERIFIED_LINKS=1``."""
+    if not 0 < settings.confirm_ttl <= 3600:
+        raise ConfigurationError(
+            f"TOOLAUTH_CONFIRM_TTL={settings.confirm_ttl:g} must be more than 0 and at most "
+            "3600 seconds (the default is 600)."
+        )
+    if settings.confirm_url is not None:
+        try:
+            check_callback_url(
+                settings.confirm_url, allowed_origins=settings.allowed_callback_origins,
+                base_url=base_url,
+            )  # fmt: skip
+        except ValidationError as exc:
+            raise ConfigurationError(f"TOOLAUTH_CONFIRM_URL: {exc.message}") from None
+    if verify_user or is_loopback_url(base_url) or settings.confirm_url is not None:
+        return
+    if settings.unverified_links:
+        log.warning(
+            "UNVERIFIED CONNECT LINKS: the connect app at %s is public and "
+            "TOOLAUTH_UNVERIFIED_LINKS=1, so whoever opens a connect link can attach their own "
+            "account to the user it was made for. Use verify_user or TOOLAUTH_CONFIRM_URL.",
+            base_url,
+        )
+        return
+    raise ConfigurationError(
+        f"The connect app at {base_url} is not on loopback, so each connect link must be bound "
+        "to the user it was made for, and this app has no way to tell who finishes one. "
+        "Either mount it with ta.asgi_app(verify_user=fn), where fn(request) returns the id of "
+        "the user signed in to your app; or set TOOLAUTH_CONFIRM_URL to a page of your app "
+        "that calls ta.connected_accounts.confirm(code, user_id=...) (links made with a "
+        "callback_url are confirmed there). To serve unbound links anyway, set "
+        "TOOLAUTH_UNVERIFIED_LINKS=1."
+    )
+
+
 def create_connect_app(client: AsyncToolAuth, verify_user: VerifyUser | None = None) -> Starlette:
     """The connect app for ``client``; with ``verify_user``, a link is completed only by the
-    browser whose signed-in user (as the host app says) the link was made for."""
+    browser whose signed-in user (as the host app says) the link was made for. Without it, on
+    a public ``base_url``, grants wait for the app's confirmation (``confirm``); while the app
+    runs (its lifespan), grants left unconfirmed are swept: erased and revoked."""
+    check_binding(client.settings, client.urls.base_url, verify_user=verify_user is not None)
     flow = client.connect_flow
+    confirmations = client.confirmations
+
+    async def sweep() -> None:
+        try:
+            await confirmations.sweep()
+        except ClientClosedError:
+            raise
+        except Exception:
+            log.exception("sweeping unconfirmed grants failed; trying again later")
+
+    async def sweeping() -> None:
+        interval = max(0.05, min(30.0, client.settings.confirm_ttl / 4))
+        with contextlib.suppress(ClientClosedError):
+            while True:
+                await asyncio.sleep(interval)
+                await sweep()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(sweeping(), name="toolauth-confirm-sweep")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def visitor_of(request: Request) -> Visitor | None:
         if verify_user is None:
@@ -148,8 +218,11 @@ def create_connect_app(client: AsyncToolAuth, verify_user: VerifyUser | None = N
             params, request.cookies.get(cookie) if cookie else None, await visitor_of(request)
         )
         response = respond(step, request)
-        refused = isinstance(step, Page) and step.error in ("wrong_user", "not_signed_in")
-        if cookie is not None and not refused:  # this state's cookie only; others stay
+        # The cookie of this link's openings in this browser goes once its state is spent;
+        # a refusal that spent nothing (another user, another opening's state) keeps it.
+        kept = ("wrong_user", "not_signed_in", "state_not_bound")
+        refused = isinstance(step, Page) and step.error in kept
+        if cookie is not None and not refused:  # this link's cookie only; others stay
             response.delete_cookie(cookie, path=flow.public_path("/oauth/callback"))
         return response
 
@@ -195,4 +268,5 @@ def create_connect_app(client: AsyncToolAuth, verify_user: VerifyUser | None = N
             Route("/healthz", health, methods=["GET"]),
         ],
         exception_handlers={Exception: on_error},
+        lifespan=lifespan,
     )

@@ -18,7 +18,7 @@ from ..resources.client_registrations import ClientRegistrations
 from .key_forms import KeyFormSteps
 from .links import LinkSteps
 from .oauth_steps import OAuthSteps
-from .steps import Page, Step, Visitor, wrong_user_page
+from .steps import Page, Step, Visitor, split_state, wrong_user_page
 
 __all__ = ["ConnectFlow"]
 
@@ -65,10 +65,11 @@ class ConnectFlow:
         if visitor is not None:
             state = params.get("state")
             store = await self._links.store()
-            link = await store.get_link_by_state(hash_state(state)) if state else None
+            key = split_state(state)[0] if state else None
+            link = await store.get_link_by_state(hash_state(key)) if key else None
             if link is not None and visitor.user_id != link.user_id:
                 return wrong_user_page(visitor)
-        return await self.oauth.finish(params, state_cookie)
+        return await self.oauth.finish(params, state_cookie, verified=visitor is not None)
 
     # POST /link/{id} ---------------------------------------------------------------------
     async def submit_form(
@@ -82,7 +83,7 @@ class ConnectFlow:
             link = await self._links.usable_link(link_id)
             if not isinstance(link, Page) and visitor.user_id != link.user_id:
                 return wrong_user_page(visitor)
-        return await self.forms.submit(link_id, form, csrf_cookie)
+        return await self.forms.submit(link_id, form, csrf_cookie, verified=visitor is not None)
 
     async def link_status(self, link_id: str) -> dict[str, Any] | None:
         """What a browser page may know about a link: no secrets, no user id."""

@@ -75,7 +75,14 @@ class KeyFormSteps:
             ),
         )  # fmt: skip
 
-    async def submit(self, link_id: str, form: Mapping[str, str], csrf_cookie: str | None) -> Step:
+    async def submit(
+        self,
+        link_id: str,
+        form: Mapping[str, str],
+        csrf_cookie: str | None,
+        *,
+        verified: bool = False,
+    ) -> Step:
         link = await self._links.usable_link(link_id)
         if isinstance(link, Page):
             return link
@@ -117,8 +124,9 @@ class KeyFormSteps:
                     values=plain_values, status_code=400,
                 )  # fmt: skip
         return await self._links.complete(
-            link, account, credentials=secret_values, data=data, scopes=(), expires_at=None
-        )
+            link, account, credentials=secret_values, data=data, scopes=(), expires_at=None,
+            verified=verified,
+        )  # fmt: skip
 
     async def _verify(
         self,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -24,6 +25,14 @@ from .._models import (
 )
 from .._settings import ConnectUrls, Settings
 from ..catalog import Catalog, ToolkitDefinition
+from ..resources.confirmations import (
+    GRANT_SECRET,
+    Confirmations,
+    HeldGrant,
+    hash_code,
+    new_code,
+    with_grant,
+)
 from ..store import Store
 from .steps import Page, Redirect, Step
 
@@ -46,12 +55,14 @@ class LinkSteps:
         urls: ConnectUrls,
         catalog: Catalog,
         http: HttpPool,
+        confirmations: Confirmations,
     ) -> None:
         self._store = store
         self.settings = settings
         self._urls = urls
         self._catalog = catalog
         self._http = http
+        self._confirmations = confirmations
 
     # shared ------------------------------------------------------------------------------
     @property
@@ -152,6 +163,11 @@ class LinkSteps:
             return self.used_page()
         return self.finish_redirect(link, error=error)
 
+    def needs_confirmation(self, verified: bool) -> bool:
+        """Whether a finished flow's grant waits for the app's confirmation: binding is
+        required (a public ``base_url``) and this app did not check the browser's user."""
+        return not verified and self.settings.binding_required(self._urls.base_url)
+
     async def complete(
         self,
         link: ConnectionLink,
@@ -161,7 +177,12 @@ class LinkSteps:
         data: dict[str, Any],
         scopes: tuple[str, ...],
         expires_at: Any,
+        verified: bool = False,
     ) -> Step:
+        """The flow got a grant: the account's now, or held for the app's confirmation."""
+        grant = HeldGrant(credentials, data, scopes, expires_at)
+        if self.needs_confirmation(verified):
+            return await self._hold(link, account, grant)
         store = await self._store()
         now = utcnow()
         done = link.model_copy(update={
@@ -169,14 +190,9 @@ class LinkSteps:
             "error": None, "error_description": None,
         })  # fmt: skip
         for _ in range(3):
-            active = account.model_copy(update={
-                "status": ConnectionStatus.ACTIVE, "status_reason": None,
-                "credentials": credentials, "data": {**account.data, **data}, "scopes": scopes,
-                "expires_at": expires_at, "issued_at": now,
-            })  # fmt: skip
+            active = with_grant(account, grant, now)
             try:
                 await store.save(done, active)
-                return self.finish_redirect(link)
             except ConflictError:
                 # The link is single-use: if it moved on, this callback lost. The account may
                 # just have been written by something else (a refresh of the grant this one
@@ -186,7 +202,63 @@ class LinkSteps:
                 if current is None or current.version != link.version or fresh is None:
                     return self.used_page()
                 account = fresh
+                continue
+            await self._confirmations.revoke_replaced(account, active)  # a reconnect's old grant
+            return self.finish_redirect(link)
         return self.used_page()
+
+    async def _hold(
+        self, link: ConnectionLink, account: ConnectedAccount, grant: HeldGrant
+    ) -> Step:
+        """Keep ``grant`` encrypted on the link until the app confirms its user, and send the
+        browser to the app with a one-time code. A new account waits PENDING_CONFIRMATION; an
+        ACTIVE one keeps its old grant meanwhile."""
+        target = link.callback_url if link.callback_url else self.settings.confirm_url
+        if target is None or not self._callback_allowed(target):
+            log.error(
+                "a %s link was completed on a public connect app that can neither check the "
+                "user (verify_user) nor send them to the app to confirm (callback_url or "
+                "TOOLAUTH_CONFIRM_URL); the grant was dropped", link.toolkit,
+            )  # fmt: skip
+            await self._confirmations.revoke_unused(account, grant)
+            return Page(
+                409, "Not configured",
+                "This app cannot confirm who you are, so the connection was not saved. Ask the "
+                "app's operator to set TOOLAUTH_CONFIRM_URL or verify_user.",
+                error="not_configured",
+            )  # fmt: skip
+        code = new_code()
+        store = await self._store()
+        held = link.model_copy(update={
+            "status": LinkStatus.PENDING_CONFIRMATION, "state_hash": None,
+            "confirm_hash": hash_code(code), "secrets": {GRANT_SECRET: grant.encode()},
+            "expires_at": utcnow() + timedelta(seconds=self.settings.confirm_ttl),
+            "error": None, "error_description": None,
+        })  # fmt: skip
+        for _ in range(3):
+            waiting = account
+            if not account.is_active:
+                waiting = account.model_copy(update={
+                    "status": ConnectionStatus.PENDING_CONFIRMATION,
+                    "status_reason": "waiting for the app to confirm the user",
+                })  # fmt: skip
+            try:
+                await store.save(held, waiting)
+                break
+            except ConflictError:
+                current = await store.get_link(link.id)
+                fresh = await store.get_account(account.id)
+                if current is None or current.version != link.version or fresh is None:
+                    return self.used_page()
+                account = fresh
+        else:
+            return self.used_page()
+        params = {
+            "status": "pending_confirmation",
+            "connected_account_id": link.connected_account_id,
+            "code": code,
+        }
+        return Redirect(with_query(target, params))
 
     @staticmethod
     def disabled_page(config: AuthConfig, definition: ToolkitDefinition) -> Page | None:
@@ -218,6 +290,13 @@ class LinkSteps:
             return Page(
                 410, "Already connected", "This link was already used to connect the account.",
                 tone="info", error="link_used",
+            )  # fmt: skip
+        if link.status is LinkStatus.PENDING_CONFIRMATION:
+            return Page(
+                409, "Waiting for the app",
+                "You finished signing in; the app that sent this link still has to confirm it "
+                "is you. Go back to the app (you may need to sign in there).",
+                tone="info", error="link_pending_confirmation",
             )  # fmt: skip
         if link.status is not LinkStatus.PENDING:
             return Page(

@@ -7,7 +7,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
+import secrets
 from collections.abc import Mapping
 
 from pydantic import SecretStr
@@ -16,21 +20,43 @@ from .._exceptions import ConfigurationError, ConflictError, OAuthError, ToolAut
 from .._models import AuthConfig, ConnectionLink, utcnow
 from ..catalog import OAuth2SchemeSpec, ToolkitDefinition
 from ..catalog.templates import render
-from ..oauth.authorize import authorization_url, hash_state, new_code_verifier, new_state
+from ..oauth.authorize import authorization_url, hash_state, new_state
 from ..oauth.calls import exchange_code
 from ..oauth.client_app import oauth_app
 from ..oauth.tokens import provider_error_code, quote_provider_text
 from ..resources.client_registrations import ClientRegistrations
 from .links import LinkSteps
-from .steps import Cookie, Page, Redirect, Step, same_text, state_cookie_name
+from .steps import Cookie, Page, Redirect, Step, same_text, split_state, state_cookie_name
 
-__all__ = ["OAuthSteps"]
+__all__ = ["OAuthSteps", "opening_verifier"]
 
 log = logging.getLogger("toolauth.connect")
 
 # Errors at the token endpoint, or in the authorization response, that mean "the provider is
 # not answering properly right now": the link stays open for another try (RFC 6749 §4.1.2.1).
 _TRANSIENT = frozenset({"temporarily_unavailable", "server_error", "invalid_response"})
+
+
+_STATE_KEY = "state_key"  # the link part of every state (its hash: the link's state_hash)
+_STATE_SECRET = "state_secret"  # never sent: derives each opening's verifier and cookie
+
+
+def _derive(secret: SecretStr, purpose: str, opening: str) -> str:
+    """An opening's PKCE verifier or cookie value: HMAC-SHA256 of its random part under the
+    link's state secret, base64url (43 characters, RFC 7636 §4.1)."""
+    mac = hmac.new(
+        secret.get_secret_value().encode(),
+        f"{purpose}:{opening}".encode("utf-8", "surrogatepass"),
+        hashlib.sha256,
+    )
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+
+
+def opening_verifier(link: ConnectionLink, state: str) -> str | None:
+    """The PKCE verifier of the opening of ``link`` that ``state`` names (for tests and
+    audits: it is derived, never stored), or ``None`` without the link's state secret."""
+    secret = link.secrets.get(_STATE_SECRET)
+    return _derive(secret, "pkce", split_state(state)[1]) if secret is not None else None
 
 
 class OAuthSteps:
@@ -55,33 +81,33 @@ class OAuthSteps:
             authorize_at = render(spec.authorization_url, variables, what="authorization_url")
         except ToolAuthError as exc:
             return _not_configured(definition, exc)
-        # One state (and PKCE verifier) per link attempt, reused however often the link is
-        # opened: a chat app's link preview fetching it must not break the user's own tab.
-        # The callback spends it (RFC 6749 §10.12); a retry after an outage makes a new one.
-        kept = link.secrets.get("state")
-        if kept is not None and link.state_hash == hash_state(kept.get_secret_value()):
-            state = kept.get_secret_value()
-            kept_verifier = link.secrets.get("code_verifier")
-            verifier = kept_verifier.get_secret_value() if kept_verifier and spec.pkce else None
-        else:
-            state = new_state()
-            verifier = new_code_verifier() if spec.pkce else None
-            secrets_ = {**link.secrets, "state": SecretStr(state)}
-            if verifier is not None:
-                secrets_["code_verifier"] = SecretStr(verifier)
+        # Each opening gets its own state and PKCE verifier (RFC 9700 §4.7.1), bound to the
+        # browser by a cookie. They derive from two secrets kept (encrypted) on the link: the
+        # link part of the state finds the link; the state secret, never sent, turns the
+        # opening's random part into its verifier and its cookie value. So an opening stores
+        # nothing, another browser's opening (a chat app's link preview) does not break this
+        # one, and a browser's latest opening replaces its earlier ones (one cookie per link).
+        # The callback spends every opening at once (RFC 6749 §10.12).
+        key, secret = link.secrets.get(_STATE_KEY), link.secrets.get(_STATE_SECRET)
+        if key is None or secret is None or link.state_hash != hash_state(key.get_secret_value()):
+            key, secret = SecretStr(new_state()), SecretStr(new_state())
+            secrets_ = {**link.secrets, _STATE_KEY: key, _STATE_SECRET: secret}
             store = await self._links.store()
             try:
                 await store.save(
                     link.model_copy(update={
-                        "state_hash": hash_state(state), "redirect_uri": self._links.redirect_uri,
-                        "secrets": secrets_,
+                        "state_hash": hash_state(key.get_secret_value()),
+                        "redirect_uri": self._links.redirect_uri, "secrets": secrets_,
                     })
                 )  # fmt: skip
             except ConflictError:
                 fresh = await self._links.usable_link(link.id)  # opened twice at once:
-                if isinstance(fresh, Page):  # the other one won; use its state
+                if isinstance(fresh, Page):  # the other one won; use its secrets
                     return fresh
                 return await self.begin(fresh, config, definition, spec)
+        opening = secrets.token_urlsafe(16)
+        state = f"{key.get_secret_value()}.{opening}"
+        verifier = _derive(secret, "pkce", opening) if spec.pkce else None
         url = authorization_url(
             authorize_at,
             client_id=client_id, redirect_uri=self._links.redirect_uri, scopes=config.scopes,
@@ -92,11 +118,15 @@ class OAuthSteps:
         # RFC 9700 §4.7.1: bind the state to this browser, so a callback carrying it from
         # elsewhere (a forged or injected response) is refused.
         path = self._links.public_path("/oauth/callback")
-        cookie = Cookie(state_cookie_name(state), state, path, ttl)
+        cookie = Cookie(state_cookie_name(state), _derive(secret, "browser", opening), path, ttl)
         return Redirect(url, cookies=(cookie,))
 
     # GET /oauth/callback ----------------------------------------------------------------
-    async def finish(self, params: Mapping[str, str], state_cookie: str | None) -> Step:
+    async def finish(
+        self, params: Mapping[str, str], state_cookie: str | None, *, verified: bool = False
+    ) -> Step:
+        """The provider's answer. ``verified``: the connect app checked the browser's user
+        (``verify_user``); otherwise the grant may wait for the app's confirmation."""
         state = params.get("state")
         if not state:
             return Page(
@@ -105,7 +135,8 @@ class OAuthSteps:
                 error="invalid_state",
             )  # fmt: skip
         store = await self._links.store()
-        link = await store.get_link_by_state(hash_state(state))
+        key, opening = split_state(state)
+        link = await store.get_link_by_state(hash_state(key)) if opening else None
         if link is None:
             return Page(
                 400, "Unknown or used state",
@@ -115,7 +146,12 @@ class OAuthSteps:
         usable = await self._links.usable_link(link.id)  # an expired link says so, cookie or not
         if isinstance(usable, Page):
             return usable
-        if state_cookie is None or not same_text(state_cookie, state):
+        secret = link.secrets.get(_STATE_SECRET)
+        if (
+            state_cookie is None
+            or secret is None
+            or not same_text(state_cookie, _derive(secret, "browser", opening))
+        ):
             return Page(
                 400, "Open the link in the same browser",
                 "This sign-in was finished in a different browser from the one that started "
@@ -162,12 +198,12 @@ class OAuthSteps:
         code = params.get("code")
         if not code:
             return await self._links.fail(link, "invalid_request", "The provider sent no code.")
-        verifier = link.secrets.get("code_verifier")
+        verifier = _derive(secret, "pkce", opening) if spec.pkce else None
         try:
             tokens = await exchange_code(
                 self._links.http, token_url, deadline=self._links.settings.call_deadline,
                 code=code, redirect_uri=link.redirect_uri or self._links.redirect_uri,
-                code_verifier=verifier.get_secret_value() if verifier else None,
+                code_verifier=verifier,
                 client_id=app.client_id, client_secret=app.client_secret,
                 auth_method=spec.token_endpoint_auth_method, token_path=spec.token_path,
                 resource=spec.resource,
@@ -182,7 +218,7 @@ class OAuthSteps:
             # the encrypted credentials (toolauth.oauth.tokens.PUBLIC_FIELDS).
             link, account, credentials=tokens.secrets(), data=dict(tokens.public),
             scopes=tokens.scope if tokens.scope is not None else config.scopes,
-            expires_at=tokens.expires_at(now),
+            expires_at=tokens.expires_at(now), verified=verified,
         )  # fmt: skip
 
     def _unavailable(

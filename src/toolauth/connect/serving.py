@@ -24,7 +24,7 @@ import uvicorn
 
 from .._loop import HomeLoop
 
-__all__ = ["serve_app", "serve_app_in_thread"]
+__all__ = ["serve_app", "serve_app_in_thread", "served_url"]
 
 
 class _BackgroundServer(uvicorn.Server):
@@ -57,6 +57,11 @@ class _BackgroundServer(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         # Whoever owns the loop owns Ctrl+C; stopping goes through `should_exit`.
         yield
+
+
+def served_url(host: str, port: int) -> str:
+    """The URL a server on ``host:port`` answers at."""
+    return _format_url(host, port)
 
 
 def _format_url(host: str, port: int) -> str:

@@ -22,6 +22,7 @@ __all__ = [
     "Step",
     "Visitor",
     "same_text",
+    "split_state",
     "state_cookie_name",
     "wrong_user_page",
 ]
@@ -30,10 +31,18 @@ STATE_COOKIE = "toolauth_state"
 CSRF_COOKIE = "toolauth_csrf"
 
 
+def split_state(state: str) -> tuple[str, str]:
+    """A ``state`` is ``<link part>.<opening part>``: the link part finds the link (its hash is
+    the link's ``state_hash``), the opening part is fresh on every opening of the link."""
+    link_part, _, opening = state.partition(".")
+    return link_part, opening
+
+
 def state_cookie_name(state: str) -> str:
-    """The cookie that binds one ``state`` to the browser that started it: one per state, so
-    links opened side by side in one browser (two toolkits at once) do not evict each other."""
-    return f"{STATE_COOKIE}_{hash_state(state)[:16]}"
+    """The cookie that binds a link's openings to the browser that made them: one per link,
+    so links opened side by side in one browser (two toolkits at once) do not evict each
+    other, while a browser's latest opening of one link replaces its earlier ones."""
+    return f"{STATE_COOKIE}_{hash_state(split_state(state)[0])[:16]}"
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,11 @@ class ManageConnectionsInput(BaseModel):
     toolkits: list[str] = Field(
         description="Toolkit slugs to check or connect, e.g. ['github', 'gmail']."
     )
+
+
+class ManageConnectionsReinitiateInput(ManageConnectionsInput):
+    """Offered only when the app enables it: ``create(..., enable_reinitiate_all=True)``."""
+
     reinitiate_all: bool = Field(
         default=False,
         description="Make new connect links even for toolkits that are already connected "
@@ -79,7 +84,8 @@ class ManageConnectionsTool(SessionTool):
         try:
             result = await manage(
                 self.session, args.get("toolkits") or [],
-                reinitiate_all=bool(args.get("reinitiate_all")), emit=emit,
+                reinitiate_all=self.session.enable_reinitiate_all
+                and bool(args.get("reinitiate_all")), emit=emit,
                 mode=self.session.resume, interrupt=interrupt,
             )  # fmt: skip
         except ToolAuthError as exc:  # unknown toolkit, a pinned account that is not theirs…
@@ -179,6 +185,11 @@ def session_tools(
         tools.append(
             ManageConnectionsTool(
                 name=session.manage_connections_tool_name,
+                args_schema=(
+                    ManageConnectionsReinitiateInput
+                    if session.enable_reinitiate_all
+                    else ManageConnectionsInput
+                ),
                 description=_manage_description(session),
                 session=session,
             )

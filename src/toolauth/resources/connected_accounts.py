@@ -27,6 +27,7 @@ from ..catalog import ApiKeySchemeSpec, Catalog, OAuth2SchemeSpec
 from ..oauth.refresh import TokenManager
 from ..store import AccountFilter, Store
 from .auth_configs import AuthConfigs, registers_clients
+from .confirmations import Confirmations
 from .connection_requests import ConnectionRequest, Waiter
 from .http_clients import AccountClients
 
@@ -80,6 +81,7 @@ class ConnectedAccounts:
         tokens: TokenManager,
         clients: AccountClients,
         waiter: Waiter,
+        confirmations: Confirmations,
     ) -> None:
         self._store = store
         self._settings = settings
@@ -89,6 +91,7 @@ class ConnectedAccounts:
         self._tokens = tokens
         self._clients = clients
         self._waiter = waiter
+        self._confirmations = confirmations
         self._home = waiter.home
 
     @on_home_loop
@@ -364,6 +367,18 @@ class ConnectedAccounts:
             )  # fmt: skip
             await store.create_account(account)
         return ConnectionRequest(account, None, urls=self._urls, waiter=self._waiter)
+
+    @on_home_loop
+    async def confirm(self, code: str, *, user_id: str) -> ConnectedAccount:
+        """Confirm a connect link finished where the connect app could not tell who the user
+        was: its grant becomes the account's, which is ACTIVE (waiters wake).
+
+        Your app gets ``code`` (and ``connected_account_id``) on the link's ``callback_url``
+        or ``TOOLAUTH_CONFIRM_URL`` with ``status=pending_confirmation``; pass the id of the
+        user signed in to your app. Raises ``ConfirmationError`` for a code that is unknown,
+        used, expired or of another user's link; nothing changes then.
+        """
+        return await self._confirmations.confirm(code, user_id)
 
     @on_home_loop
     async def wait_for_connection(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
@@ -22,6 +23,7 @@ from ..store import Store
 __all__ = ["ConnectionRequest", "Waiter"]
 
 _ENDED = (ConnectionStatus.FAILED, ConnectionStatus.EXPIRED, ConnectionStatus.INACTIVE)
+_OPEN = (LinkStatus.PENDING, LinkStatus.PENDING_CONFIRMATION)
 
 
 class ConnectionRequest:
@@ -160,8 +162,9 @@ class Waiter:
             return found
         opened = await store.get_link(link_id) if link_id else await store.latest_link(account_id)
         link_left: float | None = None
-        if opened is not None and opened.status is LinkStatus.PENDING:
+        if opened is not None and opened.status in _OPEN:
             link_left = max(0.0, (opened.expires_at - utcnow()).total_seconds())
+        started, asked = time.monotonic(), timeout
         if timeout is None:
             timeout = link_left if link_left is not None else self._settings.link_ttl
         ends_with_link = link_left is not None and link_left <= timeout
@@ -191,6 +194,17 @@ class Waiter:
                             elif isinstance(model, ConnectionLink) and link and model.id == link.id:
                                 link = model if model.version > link.version else link
         if ends_with_link and opened is not None:
+            link = await store.get_link(opened.id)
+            if (
+                link is not None
+                and link.status is LinkStatus.PENDING_CONFIRMATION
+                and utcnow() < link.expires_at
+            ):
+                # Finished meanwhile, now waiting for the app's confirmation: that has a
+                # deadline of its own (TOOLAUTH_CONFIRM_TTL); keep waiting until then.
+                left = None if asked is None else asked - (time.monotonic() - started)
+                if left is None or left > 0:
+                    return await self.wait(account_id, timeout=left, link_id=opened.id)
             return await self._link_ended(store, account_id, opened)
         raise ConnectionTimeoutError(account_id, timeout)
 

@@ -81,6 +81,7 @@ class Session:
         manage_connections_tool_name: str = "COMPOSIO_MANAGE_CONNECTIONS",
         wait_tool_name: str | None = "COMPOSIO_WAIT_FOR_CONNECTIONS",
         mcp: Callable[[], McpSessions] | None = None,
+        enable_reinitiate_all: bool = False,
     ) -> None:
         self._mcp = mcp
         self._store = store
@@ -111,6 +112,8 @@ class Session:
         self.wait_timeout = wait_timeout
         self.manage_connections_tool_name = manage_connections_tool_name
         self.wait_tool_name = wait_tool_name
+        # The app's choice, never the model's: whether the meta tool offers reinitiate_all.
+        self.enable_reinitiate_all = bool(enable_reinitiate_all)
         # toolkit -> (its ACTIVE account, change generation when read, monotonic deadline)
         self._active: dict[str, tuple[ConnectedAccount, int, float]] = {}
 

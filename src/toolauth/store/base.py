@@ -173,6 +173,14 @@ class Store(abc.ABC):
     async def get_link_by_state(self, state_hash: str) -> ConnectionLink | None: ...
 
     @abc.abstractmethod
+    async def get_link_by_confirm(self, confirm_hash: str) -> ConnectionLink | None:
+        """The link whose confirmation code hashes to ``confirm_hash``, in any status."""
+
+    @abc.abstractmethod
+    async def unconfirmed_links(self, now: datetime) -> list[ConnectionLink]:
+        """Links still ``PENDING_CONFIRMATION`` at ``now``, past their expiry."""
+
+    @abc.abstractmethod
     async def latest_link(self, connected_account_id: str) -> ConnectionLink | None: ...
 
     @abc.abstractmethod

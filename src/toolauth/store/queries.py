@@ -193,6 +193,11 @@ class Queries:
         )
         self.pending_link = sql(f"{_select(ConnectionLink)} WHERE {pending}")
         self.link_by_state = sql(f"{_select(ConnectionLink)} WHERE state_hash = :state_hash")
+        self.link_by_confirm = sql(f"{_select(ConnectionLink)} WHERE confirm_hash = :confirm_hash")
+        self.unconfirmed_links = sql(
+            f"{_select(ConnectionLink)} WHERE status = :status AND expires_at <= :now "
+            "ORDER BY expires_at, id"
+        )
         self.latest_link = sql(
             f"{_select(ConnectionLink)} WHERE connected_account_id = :id "
             "ORDER BY created_at DESC, id LIMIT 1"

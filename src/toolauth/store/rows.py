@@ -47,7 +47,7 @@ _LINK_COLUMNS = (
     "id", "connected_account_id", "user_id", "toolkit", "auth_config_id", "auth_scheme",
     "status", "pending_key", "callback_url", "redirect_uri", "state_hash", "error",
     "error_description", "key_id", "secret", "version", "expires_at", "completed_at",
-    "created_at", "updated_at",
+    "created_at", "updated_at", "confirm_hash",
 )  # fmt: skip
 # The columns of each table, the same in every dialect (migrations/<dialect>/*.sql).
 COLUMNS: dict[type[Any], tuple[str, ...]] = {

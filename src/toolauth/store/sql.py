@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
 from .._exceptions import ConflictError, MigrationError, NotFoundError
@@ -330,6 +330,14 @@ class SQLStore(Store):
 
     async def get_link_by_state(self, state_hash: str) -> ConnectionLink | None:
         return await self._first(self.queries.link_by_state, {"state_hash": state_hash})
+
+    async def get_link_by_confirm(self, confirm_hash: str) -> ConnectionLink | None:
+        return await self._first(self.queries.link_by_confirm, {"confirm_hash": confirm_hash})
+
+    async def unconfirmed_links(self, now: datetime) -> list[ConnectionLink]:
+        values = {"status": str(LinkStatus.PENDING_CONFIRMATION), "now": now}
+        rows = await self._select(self.queries.unconfirmed_links, values)
+        return [decode_row(self.keyring, ConnectionLink, row) for row in rows]
 
     async def latest_link(self, connected_account_id: str) -> ConnectionLink | None:
         return await self._first(self.queries.latest_link, {"id": connected_account_id})

@@ -81,8 +81,9 @@ def _api_message(response: httpx.Response, toolkit: str) -> str:
         return f"{toolkit} rate limit reached{detail}. Wait and try again{when}."
     if status == 401:
         return (
-            f"{toolkit} rejected the user's credentials{detail}. Ask the user to reconnect "
-            f"{toolkit} (call the connection manager tool with reinitiate_all=true)."
+            f"{toolkit} rejected the user's credentials{detail}. Tell the user that {toolkit} "
+            "needs to be reconnected (the connection manager tool can do it when it offers "
+            "reinitiate_all)."
         )
     if status == 403:
         return (

@@ -74,8 +74,9 @@ async def _graphql(
         message = f"Linear rate limit reached ({text}). Wait and try again{when}."
     elif code == "AUTHENTICATION_ERROR" or status == 401:
         message = (
-            f"Linear rejected the user's credentials ({text}). Ask the user to reconnect Linear "
-            "(call the connection manager tool with reinitiate_all=true)."
+            f"Linear rejected the user's credentials ({text}). Tell the user that Linear needs "
+            "to be reconnected (the connection manager tool can do it when it offers "
+            "reinitiate_all)."
         )
     elif code == "FORBIDDEN" or status == 403:
         message = (

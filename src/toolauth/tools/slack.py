@@ -15,8 +15,8 @@ from ._http import check, clip, json_of, objects, optional, required
 from ._spec import ToolApiError, toolkit_tool
 
 _RECONNECT = (
-    "Slack rejected the user's credentials ({code}). Ask the user to reconnect Slack (call the "
-    "connection manager tool with reinitiate_all=true)."
+    "Slack rejected the user's credentials ({code}). Tell the user that Slack needs to be "
+    "reconnected (the connection manager tool can do it when it offers reinitiate_all)."
 )
 _ERRORS = {
     "not_in_channel": (
