@@ -48,7 +48,8 @@ class Child:
             sys.executable, "-m", "tests.children", role, json.dumps(dict(env)),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            # This tree's own source first (a worktree beside an editable install of another).
+            env={**os.environ, "PYTHONPATH": os.pathsep.join((str(ROOT / "src"), str(ROOT)))},
         )  # fmt: skip
         return cls(proc, role)
 

@@ -1,0 +1,3 @@
+-- toolauth schema 5: reserved for the confirm branch (issue 12, another engineer); no change.
+-- Delete this file when that branch's 0005 migration is merged: migration numbers must run
+-- 1..N, and the untrusted-db branch (issue 12 point 4) was assigned 0006.
