@@ -18,7 +18,7 @@ from starlette.routing import Route
 from starlette.types import Message
 
 from .._exceptions import ConfigurationError, ToolAuthError
-from .logs import redact_path
+from .logs import install_access_log_filter, redact_path
 from .pages import STYLESHEET, render_form, render_page
 from .steps import (
     CSRF_COOKIE,
@@ -98,6 +98,7 @@ def create_connect_app(client: AsyncToolAuth, verify_user: VerifyUser | None = N
     """The connect app for ``client``; with ``verify_user``, a link is completed only by the
     browser whose signed-in user (as the host app says) the link was made for."""
     flow = client.connect_flow
+    install_access_log_filter()  # wherever it is served, its access lines carry no secret
 
     async def visitor_of(request: Request) -> Visitor | None:
         if verify_user is None:
