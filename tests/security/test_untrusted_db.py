@@ -315,3 +315,25 @@ async def test_a_database_of_the_previous_schema_is_upgraded_then_bound(backend:
     # And the next open finds nothing left to upgrade.
     again = await backend.open()
     assert await again.get_link(link.id) == link
+
+
+# per-account data never overrides the deployment ------------------------------------------------
+async def test_account_data_never_overrides_the_deployments_urls(world: World) -> None:
+    """Even written with the key (a catalog field or a provider answer of the same name),
+    an account's ``data`` fills only the URL placeholders the deployment leaves open: the
+    deployment's ``demo_provider_url`` and ``base_url`` win, so the API origin stays put."""
+    ta = world.ta
+    config = await ta.auth_configs.create("demo", type="use_custom_auth",
+                                          credentials={"client_id": "c", "client_secret": "s"})  # fmt: skip
+    created = await ta.connected_accounts.create(
+        "alice", config.id, credentials={"access_token": "at-SENTINEL-0001"}
+    )
+    store = await ta.store()
+    evil = {"demo_provider_url": world.evil.url, "base_url": world.evil.url, "site": "x"}
+    account = await store.save_account(created.model_copy(update={"data": evil}))
+    expected = ta.settings.url_variables["demo_provider_url"] + "/api"
+    async with await ta.connected_accounts.http_client(account.id) as client:
+        assert str(client.base_url).rstrip("/") == expected
+        with contextlib.suppress(httpx.HTTPError):
+            await client.get("/me")
+    assert world.evil.connections == 0
