@@ -86,8 +86,9 @@ class Keyring:
         nonce = os.urandom(_NONCE_BYTES)
         return self.primary_id, nonce + self._keys[self.primary_id].encrypt(nonce, plaintext, aad)
 
-    def decrypt(self, key_id: str, blob: bytes, *, aad: bytes) -> bytes:
-        """Decrypt a blob written by :meth:`encrypt`; a clear ``DecryptionError`` otherwise."""
+    def decrypt(self, key_id: str, blob: bytes, *, aad: bytes, what: str | None = None) -> bytes:
+        """Decrypt a blob written by :meth:`encrypt`; a clear ``DecryptionError`` otherwise,
+        naming ``what`` (the row, for example ``connected account ca_...``) or else ``aad``."""
         aead = self._keys.get(key_id)
         if aead is None:
             raise DecryptionError(
@@ -98,9 +99,18 @@ class Keyring:
         try:
             return aead.decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], aad)
         except InvalidTag:
+            if what is None:
+                raise DecryptionError(
+                    f"A secret stored for {aad.decode(errors='replace')} failed its integrity "
+                    "check: the row was altered or copied from another row. Reconnect the "
+                    "account."
+                ) from None
             raise DecryptionError(
-                f"A secret stored for {aad.decode(errors='replace')} failed its integrity check: "
-                "the row was altered or copied from another row. Reconnect the account."
+                f"The secrets of {what} failed their integrity check: the row was altered in "
+                "the database without the key (a column bound to them, such as its user, "
+                "toolkit, auth config or URL variables, was changed, or the ciphertext was "
+                "copied from another row). Nothing was sent with them. Restore the row from a "
+                "backup, or delete it and connect again."
             ) from None
 
     def __repr__(self) -> str:

@@ -111,10 +111,10 @@ def _stored(ta: AsyncToolAuth, slug: str) -> str:
 
 async def _serve(settings: Settings, host: str, port: int) -> str:
     """Serve the connect app until the first Ctrl+C (or SIGTERM), then close everything."""
-    from .connect.server import AccessLogFilter
+    from .connect.logs import install_access_log_filter
 
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    logging.getLogger("uvicorn.access").addFilter(AccessLogFilter())
+    install_access_log_filter()
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with (
             AsyncToolAuth(settings=settings) as ta,

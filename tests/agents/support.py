@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable
@@ -97,7 +98,8 @@ async def stream(
 
 
 def links_in_db(ta: AsyncToolAuth, user_id: str) -> list[dict[str, Any]]:
-    """Every connect link row of ``user_id``, read from the SQLite file."""
+    """Every connect link row of ``user_id``, read from the SQLite file. Its ``id`` is the
+    key the link is stored under (the SHA-256 of the link id, see :func:`link_key`)."""
     with closing(sqlite3.connect(sqlite_path(ta.settings.database_url))) as db:
         db.row_factory = sqlite3.Row
         rows = db.execute(
@@ -106,6 +108,11 @@ def links_in_db(ta: AsyncToolAuth, user_id: str) -> list[dict[str, Any]]:
             (user_id,),
         ).fetchall()
     return [dict(r) for r in rows]
+
+
+def link_key(link_id: str) -> str:
+    """The ``id`` column of link ``link_id``: the store never holds the id itself."""
+    return "sha256:" + hashlib.sha256(link_id.encode()).hexdigest()
 
 
 # -- no token anywhere ---------------------------------------------------------------------

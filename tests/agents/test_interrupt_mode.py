@@ -9,7 +9,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
 from tests.agents.scripted_model import ScriptedChatModel, call, last_json, say
-from tests.agents.support import User, assert_no_secrets, links_in_db, stream
+from tests.agents.support import User, assert_no_secrets, link_key, links_in_db, stream
 from tests.conftest import Connect
 from toolauth.langchain import connect_link_interrupts, resume_when_connected
 
@@ -70,7 +70,7 @@ async def test_interrupt_then_resume_when_connected(connect: Connect, user: User
     assert "Follow the white rabbit" in messages[-1].content
     assert model.remaining == 0
     assert (await agent.aget_state(config)).interrupts == ()
-    assert [ln["id"] for ln in links_in_db(ta, "alice")] == [payload["link_id"]]
+    assert [ln["id"] for ln in links_in_db(ta, "alice")] == [link_key(payload["link_id"])]
     accounts = await ta.connected_accounts.list(user_id="alice")
     assert [(a.id, a.status) for a in accounts] == [(payload["connected_account_id"], "ACTIVE")]
     meta = [m for m in messages if isinstance(m, ToolMessage) and m.name.startswith("COMPOSIO")]

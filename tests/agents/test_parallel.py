@@ -9,7 +9,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
 from tests.agents.scripted_model import ScriptedChatModel, call, say, tool_results
-from tests.agents.support import User, assert_no_secrets, links_in_db, stream
+from tests.agents.support import User, assert_no_secrets, link_key, links_in_db, stream
 from tests.conftest import Connect
 from toolauth.langchain import connect_link_interrupts, resume_when_connected
 
@@ -44,7 +44,7 @@ def answer(messages: list[BaseMessage]) -> AIMessage:
 def check_one_link(ta: Any, links: list[dict[str, Any]]) -> str:
     ids = {ln["link_id"] for ln in links}
     assert len(ids) == 1, links
-    assert [ln["id"] for ln in links_in_db(ta, "alice")] == list(ids)
+    assert [ln["id"] for ln in links_in_db(ta, "alice")] == [link_key(i) for i in ids]
     return ids.pop()
 
 
@@ -102,6 +102,6 @@ async def test_parallel_calls_share_one_link_in_interrupt_mode(
     assert messages[-1].content.startswith("Alice Liddell has Follow the white rabbit")
     metas = [m for m in messages if isinstance(m, ToolMessage) and m.name.startswith("COMPOSIO")]
     assert len(metas) == 2
-    assert [ln["id"] for ln in links_in_db(ta, "alice")] == [request_id]
+    assert [ln["id"] for ln in links_in_db(ta, "alice")] == [link_key(request_id)]
     assert len(await ta.connected_accounts.list(user_id="alice")) == 1
     await assert_no_secrets(ta, connect.provider, first.events, second.events, messages, pending)

@@ -10,7 +10,7 @@ from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 from tests.agents.scripted_model import ScriptedChatModel, call, last_json, say
-from tests.agents.support import User, assert_no_secrets, links_in_db, stream
+from tests.agents.support import User, assert_no_secrets, link_key, links_in_db, stream
 from tests.conftest import Connect
 
 ALICE_ITEMS = ("Follow the white rabbit", "Have tea with the Hatter")
@@ -74,7 +74,7 @@ async def test_agent_connects_and_resumes_by_itself(connect: Connect, user: User
     assert first["v"] == 1
     assert first["toolkit"] == "demo"
     assert first["redirect_url"].endswith("/link/" + first["link_id"])
-    assert [ln["id"] for ln in links_in_db(ta, "alice")] == [first["link_id"]]
+    assert [ln["id"] for ln in links_in_db(ta, "alice")] == [link_key(first["link_id"])]
 
     accounts = await ta.connected_accounts.list(user_id="alice")
     assert [a.status for a in accounts] == ["ACTIVE"]

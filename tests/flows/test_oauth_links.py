@@ -617,15 +617,16 @@ async def test_an_account_written_during_the_code_exchange_still_connects(
 async def test_a_callback_url_changed_in_the_database_is_not_followed(
     connect: Connect, browser: Browser, backend
 ) -> None:
-    """RFC 9700 §4.11: the callback URL is checked again when the user is sent there, so a row
-    edited to point elsewhere sends nobody to the other origin."""
+    """RFC 9700 §4.11: a row edited to point elsewhere sends nobody to the other origin. The
+    callback URL is bound to the link's secrets (the edit fails their integrity check, see
+    tests/security/test_untrusted_db.py), and checked again when the user is sent there."""
     ta = connect.ta
     config = await ta.auth_configs.create("demo")
     req = await ta.connected_accounts.link("alice-user", config.id, callback_url=APP_CALLBACK)
+    key = "sha256:" + hashlib.sha256(str(req.link_id).encode()).hexdigest()
     await backend.execute(
-        "UPDATE connection_links SET callback_url = 'https://evil.example/steal' "
-        f"WHERE id = '{req.link_id}'"
+        f"UPDATE connection_links SET callback_url = 'https://evil.example/steal' WHERE id = '{key}'"
     )
     landing = await browser.oauth_consent(req.redirect_url)
     assert "evil.example" not in landing.url
-    assert landing.response.status_code == 200 and "connected" in landing.response.text
+    assert landing.response.status_code == 500 and "altered" in landing.response.text

@@ -12,10 +12,11 @@ from toolauth import AsyncToolAuth, ConflictError, DecryptionError, MigrationErr
 from toolauth._crypto import Keyring, generate_key
 from toolauth._models import LinkStatus, utcnow
 from toolauth.store import AccountFilter, open_store
-from toolauth.store.base import COLUMNS, TABLES, encode_row
+from toolauth.store.base import COLUMNS, TABLES
 from toolauth.store.migrations import load_migrations
 from toolauth.store.sqlite import SQLiteStore
 
+from .legacy import legacy_row
 from .test_contract import make_account, make_config, make_link
 
 KEY = "sk-" + "S" * 40  # a sentinel API key
@@ -56,8 +57,8 @@ async def test_newer_schema_is_refused(tmp_path):
         await SQLiteStore(_url(tmp_path), ring).open()
 
 
-# Columns that schema 2 did not have yet (added by schema 4).
-_LATER = {"is_default", "shared", "issued_at", "confirm_hash"}
+# Columns that schema 2 did not have yet (added by schemas 4, 5 and 6).
+_LATER = {"is_default", "shared", "issued_at", "confirm_hash", "aad_version"}
 
 
 def _old_columns(model) -> list[str]:
@@ -65,8 +66,9 @@ def _old_columns(model) -> list[str]:
 
 
 def _old_row(ring: Keyring, model) -> list:
-    """``model``'s row as schema 2 stored it: times as ``datetime.isoformat()`` text."""
-    row = encode_row(ring, model)
+    """``model``'s row as schema 2 stored it: times as ``datetime.isoformat()`` text, the
+    secrets under version-1 associated data, a link under its clear id."""
+    row = legacy_row(ring, model)
     return [
         row[c].isoformat() if isinstance(row[c], datetime) else row[c] for c in _old_columns(model)
     ]

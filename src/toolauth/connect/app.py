@@ -21,7 +21,7 @@ from starlette.types import Message
 
 from .._callbacks import check_callback_url, is_loopback_url
 from .._exceptions import ClientClosedError, ConfigurationError, ToolAuthError, ValidationError
-from .logs import redact_path
+from .logs import install_access_log_filter, redact_path
 from .pages import STYLESHEET, render_form, render_page
 from .steps import (
     CSRF_COOKIE,
@@ -142,6 +142,7 @@ def create_connect_app(client: AsyncToolAuth, verify_user: VerifyUser | None = N
     runs (its lifespan), grants left unconfirmed are swept: erased and revoked."""
     check_binding(client.settings, client.urls.base_url, verify_user=verify_user is not None)
     flow = client.connect_flow
+    install_access_log_filter()  # wherever it is served, its access lines carry no secret
     confirmations = client.confirmations
 
     async def sweep() -> None:

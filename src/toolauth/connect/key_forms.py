@@ -137,7 +137,7 @@ class KeyFormSteps:
         data: dict[str, str],
     ) -> str | None:
         """None when the toolkit accepts the credentials; otherwise what to tell the user."""
-        variables = {**self._links.variables(), **data}
+        variables = {**data, **self._links.variables()}  # the deployment's values win
         base = render(definition.api_base_url, variables, what="api_base_url")
         path = render(test.path, variables, what="test_request.path")
         url = (

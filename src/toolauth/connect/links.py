@@ -89,10 +89,12 @@ class LinkSteps:
         return self._urls.link(link.id)
 
     def variables(self, account: ConnectedAccount | None = None) -> dict[str, str]:
-        values = dict(self._urls.variables)
-        if account is not None:
-            values.update({k: str(v) for k, v in account.data.items() if isinstance(v, str)})
-        return values
+        """Values for catalog URL placeholders: the deployment's always win over an
+        account's data, which only fills the placeholders the deployment leaves open."""
+        values = {} if account is None else {
+            k: str(v) for k, v in account.data.items() if isinstance(v, str)
+        }  # fmt: skip
+        return {**values, **self._urls.variables}
 
     async def load(
         self, link: ConnectionLink

@@ -23,6 +23,7 @@ from typing import Any
 import uvicorn
 
 from .._loop import HomeLoop
+from .logs import install_access_log_filter
 
 __all__ = ["serve_app", "serve_app_in_thread", "served_url"]
 
@@ -130,6 +131,8 @@ async def serve_app(
     Raises:
         RuntimeError: the server did not start (address in use, lifespan startup failed).
     """
+    if access_log:  # whatever the app, no link id or query string in its access lines
+        install_access_log_filter()
     config = uvicorn.Config(
         app,
         host=host,

@@ -85,9 +85,11 @@ class AccountClients:
         generation = store.changes.generation
         definition = await self._catalog.resolve(account.toolkit)
         placements = await self._placements_of(account, definition)
-        variables = {**self._urls.variables, **{
+        # The deployment's values win: an account's data (a site, a region) fills only the
+        # placeholders the deployment leaves open, never its base_url or provider URL.
+        variables = {**{
             k: str(v) for k, v in account.data.items() if isinstance(v, str)
-        }}  # fmt: skip
+        }, **self._urls.variables}  # fmt: skip
         # TOOLAUTH_<TOOLKIT>_API_BASE_URL points a toolkit elsewhere (GitHub Enterprise, a fake).
         override = self._settings.environ.get(f"TOOLAUTH_{definition.slug.upper()}_API_BASE_URL")
         base_url = render(override or definition.api_base_url, variables, what="api_base_url")

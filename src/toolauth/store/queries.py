@@ -152,9 +152,17 @@ class Queries:
         self.other_keys = {
             cls: sql(f"{_select(cls)} WHERE key_id <> :primary{lock}") for cls in _CLASSES
         }
-        self.reencrypt = {
-            cls: sql(f"UPDATE {TABLES[cls]} SET key_id = :key_id, secret = :secret WHERE id = :id")
+        # A row's secret written again (another key, or associated data of a newer version);
+        # a link read under its clear id (version 1) moves to the key of its id.
+        self.rewrite = {
+            cls: sql(
+                f"UPDATE {TABLES[cls]} SET id = :id, key_id = :key_id, secret = :secret, "
+                "aad_version = :aad_version WHERE id = :old_id"
+            )
             for cls in _CLASSES
+        }
+        self.old_aad = {
+            cls: sql(f"{_select(cls)} WHERE aad_version < :aad_version{lock}") for cls in _CLASSES
         }
         # auth configs
         self.lock_config = sql(f"SELECT 1 AS found FROM auth_configs WHERE id = :id{lock}")

@@ -10,20 +10,23 @@ transaction (:meth:`SQLStore._migration`).
 from __future__ import annotations
 
 import abc
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
-from .._exceptions import ConflictError, MigrationError, NotFoundError
+from .._exceptions import ConflictError, DecryptionError, MigrationError, NotFoundError
 from .._models import AuthConfig, ConnectedAccount, ConnectionLink, LinkStatus, utcnow
 from .base import AccountFilter, Store, ToolkitRow
 from .changes import TOOLKITS, ChangeHub
 from .migrations import load_migrations, pending_migrations
 from .queries import Queries, Statement
-from .rows import KINDS, AnyModel, Model, decode_row, encode_row
+from .rows import AAD_VERSION, KINDS, AnyModel, Model, decode_row, encode_row, row_key
 
 __all__ = ["NO_VALUES", "Clash", "Connection", "SQLStore", "ScriptError", "Tx"]
+
+log = logging.getLogger("toolauth.store")
 
 NO_VALUES: Mapping[str, Any] = {}
 
@@ -140,9 +143,34 @@ class SQLStore(Store):
                 await tx.conn.execute(
                     self.queries.add_key, {"key_id": self.keyring.primary_id, "now": now}
                 )
+                await self._upgrade_rows(tx)
         except BaseException:
             await self.close()
             raise
+
+    async def _upgrade_rows(self, tx: Tx) -> None:
+        """Rewrite rows of an older associated-data version (written before toolauth bound
+        their columns, or by an instance not yet upgraded) as the current version; a link
+        moves to the key of its id. A row that does not decrypt is left as it is (it fails,
+        naming itself, when it is used) and reported here by its key."""
+        q = self.queries
+        unreadable: list[str] = []
+        for cls, stmt in q.old_aad.items():
+            updates = []
+            for row in await tx.conn.fetch(stmt, {"aad_version": AAD_VERSION}):
+                try:
+                    model = decode_row(self.keyring, cls, row)
+                except DecryptionError:
+                    unreadable.append(f"{KINDS[cls]} {row_key(cls, row['id'])}")
+                    continue
+                updates.append({**encode_row(self.keyring, model), "old_id": row["id"]})
+            if updates:
+                await tx.conn.executemany(q.rewrite[cls], updates)
+        if unreadable:
+            log.warning(
+                "%d row(s) of %s could not be decrypted to be upgraded and were left as they "
+                "are: %s", len(unreadable), self.display_url, ", ".join(unreadable),
+            )  # fmt: skip
 
     async def migrate(self) -> list[int]:
         """Apply pending migrations in one transaction; returns the versions applied."""
@@ -171,7 +199,7 @@ class SQLStore(Store):
 
     # rows --------------------------------------------------------------------------------
     async def _get(self, cls: type[Model], id: str) -> Model | None:
-        rows = await self._select(self.queries.get[cls], {"id": id})
+        rows = await self._select(self.queries.get[cls], {"id": row_key(cls, id)})
         return decode_row(self.keyring, cls, rows[0]) if rows else None
 
     async def _insert(self, model: AnyModel) -> None:
@@ -179,7 +207,8 @@ class SQLStore(Store):
             try:
                 await self._insert_in(tx, model)
             except Clash as exc:
-                raise ConflictError(f"Cannot store {model.id}: {exc.reason}") from exc
+                key = row_key(type(model), model.id)  # a link's id is a secret
+                raise ConflictError(f"Cannot store {key}: {exc.reason}") from exc
             if isinstance(model, ConnectedAccount):
                 tx.touch_id(model.id)
 
@@ -192,7 +221,7 @@ class SQLStore(Store):
         values = {**encode_row(self.keyring, new), "expected": model.version}
         if await tx.conn.execute(self.queries.update[type(model)], values) != 1:
             raise ConflictError(
-                f"{model.id} changed since it was read (or was deleted); read it again."
+                f"{values['id']} changed since it was read (or was deleted); read it again."
             )
         return new
 
@@ -204,9 +233,10 @@ class SQLStore(Store):
 
     async def modify(self, cls: type[Model], id: str, change: Callable[[Model], Model]) -> Model:
         async with self._transaction() as tx:
-            rows = await tx.conn.fetch(self.queries.get_locked[cls], {"id": id})
+            key = row_key(cls, id)
+            rows = await tx.conn.fetch(self.queries.get_locked[cls], {"id": key})
             if not rows:
-                raise NotFoundError(KINDS[cls], id)
+                raise NotFoundError(KINDS[cls], key)
             current = decode_row(self.keyring, cls, rows[0])
             changed = change(current)
             if changed is current:  # nothing to change: no write, no new version
@@ -417,9 +447,15 @@ class SQLStore(Store):
         async with self._transaction() as tx:
             for cls, stmt in q.other_keys.items():
                 rows = await tx.conn.fetch(stmt, primary)
-                updates = [encode_row(self.keyring, decode_row(self.keyring, cls, r)) for r in rows]
+                updates = [
+                    {
+                        **encode_row(self.keyring, decode_row(self.keyring, cls, r)),
+                        "old_id": r["id"],
+                    }
+                    for r in rows
+                ]
                 if updates:
-                    await tx.conn.executemany(q.reencrypt[cls], updates)
+                    await tx.conn.executemany(q.rewrite[cls], updates)
                 rewritten += len(updates)
             now = utcnow()
             await tx.conn.execute(q.add_key, {"key_id": self.keyring.primary_id, "now": now})
