@@ -20,6 +20,7 @@ from .oauth.refresh import TokenManager
 from .resources.auth_configs import AuthConfigs
 from .resources.connected_accounts import ConnectedAccounts
 from .resources.connection_requests import Waiter
+from .resources.events import Events
 from .resources.http_clients import AccountClients
 from .resources.sessions import ResumeMode, Session
 from .resources.toolkits import Toolkits
@@ -107,6 +108,7 @@ class AsyncToolAuth:
             auth_configs=self.auth_configs, tokens=self.tokens, clients=self._clients,
             waiter=self._waiter,
         )  # fmt: skip
+        self.events = Events(store=store, home=loop)
         self._connect_flow: ConnectFlow | None = None
 
     @property

@@ -14,7 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["ChangeHub", "Subscription"]
+__all__ = ["ANY", "ChangeHub", "Subscription"]
+
+# The key of subscribers to every change (event subscribers): each publish rings them too.
+ANY = "*"
 
 
 class Subscription:
@@ -72,6 +75,9 @@ class ChangeHub:
         self.generation += 1
         for sub in tuple(self._subs.get(account_id, ())):
             sub.ring(models)
+        if account_id != ANY:
+            for sub in tuple(self._subs.get(ANY, ())):
+                sub.ring(())
 
     def publish_all(self) -> None:
         self.generation += 1

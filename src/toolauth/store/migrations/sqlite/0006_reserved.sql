@@ -1,0 +1,2 @@
+-- Reserved: another branch's migration takes this number at merge (this file is then
+-- deleted). It changes nothing.
