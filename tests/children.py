@@ -19,6 +19,8 @@ Roles:
              TOOLAUTH_BASE_URL, the public URL), prints {"url", "pid"}; then answers orders:
              {"do": "auth_config", "toolkit"} -> {"id"}; {"do": "link", "user_id",
              "auth_config_id"} -> {"link_id", "redirect_url", "connected_account_id"}.
+    keeper   runs ``ta.keeper().run()`` (refresh, probe, deliver webhooks) and prints
+             {"ready", "pid"}; it runs until killed or its stdin closes.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class Child:
             sys.executable, "-m", "tests.children", role, json.dumps(dict(env)),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")])},
         )  # fmt: skip
         return cls(proc, role)
 
@@ -173,6 +175,16 @@ async def _instance(ta: Any) -> None:
                 _say(error=f"unknown order {order!r}")
 
 
+async def _keeper(ta: Any) -> None:
+    running = asyncio.create_task(ta.keeper().run())
+    await ta.store()
+    _say(ready=time.monotonic(), pid=os.getpid())
+    try:
+        await _hear()
+    finally:
+        running.cancel()
+
+
 async def _main(role: str, environ: dict[str, str]) -> None:
     from toolauth import AsyncToolAuth, Settings
 
@@ -185,6 +197,8 @@ async def _main(role: str, environ: dict[str, str]) -> None:
             await _calls(ta)
         elif role == "instance":
             await _instance(ta)
+        elif role == "keeper":
+            await _keeper(ta)
         else:
             raise SystemExit(f"unknown role {role!r}")
 

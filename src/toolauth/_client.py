@@ -20,10 +20,13 @@ from .oauth.refresh import TokenManager
 from .resources.auth_configs import AuthConfigs
 from .resources.connected_accounts import ConnectedAccounts
 from .resources.connection_requests import Waiter
+from .resources.deliveries import Deliverer
 from .resources.events import Events
 from .resources.http_clients import AccountClients
+from .resources.keeper import Keeper
 from .resources.sessions import ResumeMode, Session
 from .resources.toolkits import Toolkits
+from .resources.webhooks import Webhooks
 from .store import Store, display_url, open_store, store_class
 
 if TYPE_CHECKING:
@@ -109,6 +112,10 @@ class AsyncToolAuth:
             waiter=self._waiter,
         )  # fmt: skip
         self.events = Events(store=store, home=loop)
+        self._deliverer = Deliverer(store=store, settings=settings, http=http)
+        self.webhooks = Webhooks(
+            store=store, settings=settings, home=loop, deliverer=self._deliverer
+        )
         self._connect_flow: ConnectFlow | None = None
 
     @property
@@ -199,6 +206,16 @@ class AsyncToolAuth:
             )  # fmt: skip
             self._connect_flow = ConnectFlow(links)
         return self._connect_flow
+
+    def keeper(self) -> Keeper:
+        """The keeper for this client: ``await ta.keeper().run()`` refreshes tokens before
+        they expire, probes accounts, and delivers webhooks until cancelled (``run_once()``
+        does one round). Several keepers on one database share the work."""
+        return Keeper(
+            store=self.store, settings=self._settings, catalog=self.catalog,
+            tokens=self.tokens, clients=self._clients, deliverer=self._deliverer,
+            auth_config=self.auth_configs.get, home=self._home,
+        )  # fmt: skip
 
     # sessions -----------------------------------------------------------------------------
     def create(

@@ -18,6 +18,12 @@
 | ``TOOLAUTH_WATCH_INTERVAL`` | ``0.01`` seconds between SQLite change checks while someone waits |
 | ``TOOLAUTH_SQLITE_BUSY_TIMEOUT`` | ``10`` seconds a SQLite write waits for the lock |
 | ``TOOLAUTH_ACCOUNT_CACHE`` | ``1`` second an account read may be reused while nothing changed |
+| ``TOOLAUTH_WEBHOOK_ALLOW_PRIVATE`` | off: public https hosts only (``1``: private, http too) |
+| ``TOOLAUTH_WEBHOOK_TIMEOUT`` | ``10`` seconds one delivery attempt may take |
+| ``TOOLAUTH_WEBHOOK_RETRY`` | ``5,3600`` s: first retry delay (doubling), and the longest |
+| ``TOOLAUTH_WEBHOOK_DISABLE_AFTER`` | ``5`` days of failed deliveries, then the endpoint is off |
+| ``TOOLAUTH_KEEPER_INTERVAL`` | ``30`` s between two rounds of the keeper (refresh, probe) |
+| ``TOOLAUTH_PROBE_INTERVAL`` | ``3600`` s between two probes of one account (``0``: never probe) |
 | ``TOOLAUTH_<TOOLKIT>_CLIENT_ID`` / ``_CLIENT_SECRET`` | the OAuth app of managed auth configs |
 """
 
@@ -70,6 +76,15 @@ def _origins(value: object) -> tuple[str, ...]:
     return tuple(o.strip().rstrip("/") for o in value if o.strip())
 
 
+def _bool(environ: Mapping[str, str], name: str) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigurationError(f"{name}={raw!r} is not a yes/no value; use 1 or 0.")
+
+
 def _floats(environ: Mapping[str, str], name: str, default: tuple[float, ...]) -> tuple[float, ...]:
     raw = environ.get(name)
     if raw is None or raw.strip() == "":
@@ -118,6 +133,12 @@ class Settings:
     watch_interval: float = 0.01
     sqlite_busy_timeout: float = 10.0
     account_cache: float = 1.0
+    webhook_allow_private: bool = False
+    webhook_timeout: float = 10.0
+    webhook_retry: tuple[float, ...] = (5.0, 3600.0)
+    webhook_disable_after: float = 5.0  # days
+    keeper_interval: float = 30.0
+    probe_interval: float = 3600.0
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -147,6 +168,12 @@ class Settings:
             watch_interval=_float(env, "TOOLAUTH_WATCH_INTERVAL", 0.01),
             sqlite_busy_timeout=_float(env, "TOOLAUTH_SQLITE_BUSY_TIMEOUT", 10.0),
             account_cache=_float(env, "TOOLAUTH_ACCOUNT_CACHE", 1.0),
+            webhook_allow_private=_bool(env, "TOOLAUTH_WEBHOOK_ALLOW_PRIVATE"),
+            webhook_timeout=_float(env, "TOOLAUTH_WEBHOOK_TIMEOUT", 10.0),
+            webhook_retry=_floats(env, "TOOLAUTH_WEBHOOK_RETRY", (5.0, 3600.0)),
+            webhook_disable_after=_float(env, "TOOLAUTH_WEBHOOK_DISABLE_AFTER", 5.0),
+            keeper_interval=_float(env, "TOOLAUTH_KEEPER_INTERVAL", 30.0),
+            probe_interval=_float(env, "TOOLAUTH_PROBE_INTERVAL", 3600.0),
             environ=env,
         )
         return settings.with_overrides(**overrides)
@@ -185,6 +212,13 @@ class Settings:
         """The most one call to an authorization server may take in all, however slowly it
         answers: ``TOOLAUTH_HTTP_DEADLINE``, or 3 x ``TOOLAUTH_HTTP_TIMEOUT`` when unset."""
         return self.http_deadline or 3 * self.http_timeout
+
+    def retry_delay(self, attempts: int) -> float:
+        """Seconds before delivery attempt ``attempts + 1``: the first delay of
+        ``TOOLAUTH_WEBHOOK_RETRY``, doubled each attempt, at most its second value."""
+        first = self.webhook_retry[0] if self.webhook_retry else 5.0
+        longest = self.webhook_retry[1] if len(self.webhook_retry) > 1 else 3600.0
+        return float(min(first * 2 ** max(attempts - 1, 0), longest))
 
     @property
     def url_variables(self) -> dict[str, str]:

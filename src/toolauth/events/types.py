@@ -131,7 +131,7 @@ class WebhookEndpoint(BaseModel):
     failing_since: datetime | None = None
     created_at: datetime
     updated_at: datetime
-    secret: SecretStr = Field(exclude=True, repr=False)
+    secret: SecretStr | None = Field(default=None, exclude=True, repr=False)
     version: int = Field(default=1, exclude=True, repr=False)
 
     def wants(self, event_type: str) -> bool:

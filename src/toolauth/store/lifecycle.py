@@ -217,6 +217,7 @@ class LifecycleStore:
         row["events"] = json.dumps(list(endpoint.events))
         row["version"] = endpoint.version
         aad = f"webhook_endpoints:{endpoint.id}".encode()
+        assert endpoint.secret is not None, "an endpoint is stored with its secret"
         secret = endpoint.secret.get_secret_value().encode()
         row["key_id"], row["secret"] = self.keyring.encrypt(secret, aad=aad)
         return row
