@@ -17,6 +17,7 @@ from ._loop import HomeLoop
 from ._settings import ConnectUrls, Settings
 from .catalog import Catalog
 from .oauth.refresh import TokenManager
+from .resources.audit import Audit
 from .resources.auth_configs import AuthConfigs
 from .resources.connected_accounts import ConnectedAccounts
 from .resources.connection_requests import Waiter
@@ -112,6 +113,7 @@ class AsyncToolAuth:
             waiter=self._waiter,
         )  # fmt: skip
         self.events = Events(store=store, home=loop)
+        self.audit = Audit(store=store, home=loop)
         self._deliverer = Deliverer(store=store, settings=settings, http=http)
         self.webhooks = Webhooks(
             store=store, settings=settings, home=loop, deliverer=self._deliverer
