@@ -10,6 +10,7 @@ async with AsyncToolAuth() as ta:
 
 from __future__ import annotations
 
+from . import webhooks
 from .__version__ import __version__
 from ._client import AsyncToolAuth
 from ._crypto import Keyring, generate_key
@@ -35,7 +36,6 @@ from ._exceptions import (
 from ._models import AuthConfig, AuthConfigType, AuthScheme, ConnectedAccount, ConnectionStatus
 from ._settings import Settings
 from ._sync import ToolAuth
-from . import webhooks
 from .catalog import ToolkitDefinition
 from .events import Actor, AuditEntry, Event, EventType, WebhookEndpoint
 from .resources.connection_requests import ConnectionRequest
