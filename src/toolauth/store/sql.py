@@ -10,12 +10,14 @@ transaction (:meth:`SQLStore._migration`).
 from __future__ import annotations
 
 import abc
+import json
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 from typing import Any, ClassVar, Protocol
 
-from .._exceptions import ConflictError, MigrationError, NotFoundError
+from .._crypto import Keyring
+from .._exceptions import ConflictError, DecryptionError, MigrationError, NotFoundError
 from .._models import AuthConfig, ConnectedAccount, ConnectionLink, LinkStatus, utcnow
 from ..events import account_event, config_event
 from .base import AccountFilter, Store
@@ -28,6 +30,20 @@ from .rows import KINDS, AnyModel, Model, decode_row, encode_row
 __all__ = ["NO_VALUES", "Clash", "Connection", "SQLStore", "ScriptError", "Tx"]
 
 NO_VALUES: Mapping[str, Any] = {}
+
+
+def _as_it_was(keyring: Keyring, cls: type[Model], row: Mapping[str, Any]) -> Model:
+    """A row read to tell which event a change is: decrypted when it can be; a row whose
+    secrets no longer decrypt (tampered, an unknown key) is still deleted or overwritten, so
+    it is read without them."""
+    try:
+        return decode_row(keyring, cls, row)
+    except DecryptionError:
+        values = {k: v for k, v in row.items() if k not in ("key_id", "secret")}
+        for column in ("scopes", "data"):
+            if isinstance(values.get(column), str):
+                values[column] = json.loads(values[column])
+        return cls.model_validate(values)
 
 
 class Clash(ConflictError):
@@ -221,7 +237,7 @@ class SQLStore(LifecycleStore, Store):
         cls = type(model)
         if old is None and cls is not ConnectionLink:
             rows = await tx.conn.fetch(self.queries.get_locked[cls], {"id": model.id})
-            old = decode_row(self.keyring, cls, rows[0]) if rows else None
+            old = _as_it_was(self.keyring, cls, rows[0]) if rows else None
         new = model.model_copy(update={"version": model.version + 1, "updated_at": utcnow()})
         values = {**encode_row(self.keyring, new), "expected": model.version}
         if await tx.conn.execute(self.queries.update[cls], values) != 1:
@@ -282,7 +298,7 @@ class SQLStore(LifecycleStore, Store):
             if not found:
                 raise NotFoundError("auth config", id)
             accounts = [
-                decode_row(self.keyring, ConnectedAccount, row)
+                _as_it_was(self.keyring, ConnectedAccount, row)
                 for row in await tx.conn.fetch(q.config_account_rows, key)
             ]
             account_ids = [account.id for account in accounts]
@@ -297,7 +313,7 @@ class SQLStore(LifecycleStore, Store):
             for account in accounts:
                 tx.touch_id(account.id)
                 tx.note(account, None)
-            tx.note(decode_row(self.keyring, AuthConfig, found[0]), None)
+            tx.note(_as_it_was(self.keyring, AuthConfig, found[0]), None)
         return account_ids
 
     # connected accounts ------------------------------------------------------------------
@@ -323,7 +339,7 @@ class SQLStore(LifecycleStore, Store):
             deleted = await tx.conn.execute(self.queries.delete_account, key) == 1
             if deleted:
                 tx.touch_id(id)
-                tx.note(decode_row(self.keyring, ConnectedAccount, found[0]), None)
+                tx.note(_as_it_was(self.keyring, ConnectedAccount, found[0]), None)
         return deleted
 
     async def try_refresh_lease(self, id: str, owner: str, seconds: float) -> bool:
