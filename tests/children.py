@@ -25,6 +25,8 @@ Roles:
              "account_id"} -> {"status"}; {"do": "tool", "user_id", "toolkit"} -> {"result"}
              (the toolkit's GET_ME tool, ``GET /me`` below its api_base_url, through
              ``session.tools()``); an error -> {"error", "message"}.
+    keeper   runs ``ta.keeper().run()`` (refresh, probe, deliver webhooks) and prints
+             {"ready", "pid"}; it runs until killed or its stdin closes.
 """
 
 from __future__ import annotations
@@ -218,6 +220,16 @@ async def _worker(ta: Any) -> None:
             _say(error=type(exc).__name__, message=str(exc))
 
 
+async def _keeper(ta: Any) -> None:
+    running = asyncio.create_task(ta.keeper().run())
+    await ta.store()
+    _say(ready=time.monotonic(), pid=os.getpid())
+    try:
+        await _hear()
+    finally:
+        running.cancel()
+
+
 async def _main(role: str, environ: dict[str, str]) -> None:
     from toolauth import AsyncToolAuth, Settings
 
@@ -232,6 +244,8 @@ async def _main(role: str, environ: dict[str, str]) -> None:
             await _instance(ta)
         elif role == "worker":
             await _worker(ta)
+        elif role == "keeper":
+            await _keeper(ta)
         else:
             raise SystemExit(f"unknown role {role!r}")
 

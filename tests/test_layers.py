@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("oauth", ("toolauth.oauth",)),
     ("store", ("toolauth.store",)),
     ("catalog", ("toolauth.catalog",)),
+    ("events", ("toolauth.events", "toolauth.webhooks")),
     ("models", ("toolauth._",)),  # _models, _exceptions, _settings, _crypto, _loop, …
 ]
 

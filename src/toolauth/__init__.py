@@ -10,6 +10,7 @@ async with AsyncToolAuth() as ta:
 
 from __future__ import annotations
 
+from . import webhooks
 from .__version__ import __version__
 from ._client import AsyncToolAuth
 from ._crypto import Keyring, generate_key
@@ -31,18 +32,24 @@ from ._exceptions import (
     ToolApiError,
     ToolAuthError,
     ValidationError,
+    WebhookVerificationError,
 )
 from ._models import AuthConfig, AuthConfigType, AuthScheme, ConnectedAccount, ConnectionStatus
 from ._settings import Settings
 from ._sync import ToolAuth
 from .catalog import ToolkitDefinition
+from .events import Actor, AuditEntry, Event, EventType, WebhookEndpoint
 from .resources.connection_requests import ConnectionRequest
+from .resources.events import EventStream
+from .resources.keeper import Keeper, KeeperRound
 from .resources.sessions import ResumeMode, Session, ToolkitConnection
 
 ConnectionFailed = ConnectionFailedError  # the name users of hosted platforms know
 
 __all__ = [
+    "Actor",
     "AsyncToolAuth",
+    "AuditEntry",
     "AuthConfig",
     "AuthConfigType",
     "AuthScheme",
@@ -59,6 +66,11 @@ __all__ = [
     "ConnectionStatus",
     "ConnectionTimeoutError",
     "DecryptionError",
+    "Event",
+    "EventStream",
+    "EventType",
+    "Keeper",
+    "KeeperRound",
     "Keyring",
     "MigrationError",
     "NotFoundError",
@@ -74,8 +86,11 @@ __all__ = [
     "ToolkitConnection",
     "ToolkitDefinition",
     "ValidationError",
+    "WebhookEndpoint",
+    "WebhookVerificationError",
     "__version__",
     "generate_key",
+    "webhooks",
 ]
 
 for _name in __all__:

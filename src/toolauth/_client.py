@@ -18,14 +18,19 @@ from ._loop import HomeLoop
 from ._settings import ConnectUrls, Settings
 from .catalog import Catalog
 from .oauth.refresh import TokenManager
+from .resources.audit import Audit
 from .resources.auth_configs import AuthConfigs
 from .resources.client_registrations import ClientRegistrations
 from .resources.confirmations import Confirmations
 from .resources.connected_accounts import ConnectedAccounts
 from .resources.connection_requests import Waiter
+from .resources.deliveries import Deliverer
+from .resources.events import Events
 from .resources.http_clients import AccountClients
+from .resources.keeper import Keeper
 from .resources.sessions import ResumeMode, Session
 from .resources.toolkits import Toolkits
+from .resources.webhooks import Webhooks
 from .store import Store, display_url, open_store, store_class
 
 if TYPE_CHECKING:
@@ -122,6 +127,12 @@ class AsyncToolAuth:
             auth_configs=self.auth_configs, tokens=self.tokens, clients=self._clients,
             waiter=self._waiter, confirmations=self.confirmations,
         )  # fmt: skip
+        self.events = Events(store=store, home=loop)
+        self.audit = Audit(store=store, home=loop)
+        self._deliverer = Deliverer(store=store, settings=settings, http=http)
+        self.webhooks = Webhooks(
+            store=store, settings=settings, home=loop, deliverer=self._deliverer
+        )
         self._connect_flow: ConnectFlow | None = None
         self._mcp: McpSessions | None = None
 
@@ -239,6 +250,16 @@ class AsyncToolAuth:
             )
         except ToolAuthError as exc:  # the session works without the cache; say why it is stale
             log.warning("could not store the tool list of %s: %s", slug, exc.message)
+
+    def keeper(self) -> Keeper:
+        """The keeper for this client: ``await ta.keeper().run()`` refreshes tokens before
+        they expire, probes accounts, and delivers webhooks until cancelled (``run_once()``
+        does one round). Several keepers on one database share the work."""
+        return Keeper(
+            store=self.store, settings=self._settings, catalog=self.catalog,
+            tokens=self.tokens, clients=self._clients, deliverer=self._deliverer,
+            auth_config=self.auth_configs.get, home=self._home,
+        )  # fmt: skip
 
     # sessions -----------------------------------------------------------------------------
     def create(

@@ -16,6 +16,7 @@ ToolAuthError                      error = "toolauth_error"
 ├── ConnectionFailedError          a connected account ended FAILED / EXPIRED / INACTIVE
 ├── ConnectionTimeoutError         waiting for a connection ran out of time (also a TimeoutError)
 ├── ToolApiError                   a toolkit's API refused a tool call; carries ``status_code``
+├── WebhookVerificationError       a webhook delivery's signature or timestamp did not verify
 └── OAuthError                     an authorization server answered with an error
     └── TokenRefreshError          a refresh failed; ``retryable`` says whether to try again
 ```
@@ -47,6 +48,7 @@ __all__ = [
     "ToolApiError",
     "ToolAuthError",
     "ValidationError",
+    "WebhookVerificationError",
 ]
 
 
@@ -236,3 +238,10 @@ class ToolApiError(ToolAuthError):
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class WebhookVerificationError(ToolAuthError):
+    """A webhook delivery did not verify (Standard Webhooks): a header is missing, its
+    timestamp is outside the tolerance, or no signature matches. Do not act on the payload."""
+
+    error = "webhook_verification_failed"

@@ -1,4 +1,5 @@
-"""Random ids with a type prefix: ``ac_`` auth config, ``ca_`` connected account, ``ln_`` link."""
+"""Random ids with a type prefix: ``ac_`` auth config, ``ca_`` connected account, ``ln_`` link,
+``ev_`` event, ``au_`` audit entry, ``wh_`` webhook endpoint, ``dl_`` webhook delivery."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import secrets
 
 __all__ = ["new_id"]
 
-_PREFIXES = frozenset({"ac", "ca", "ln"})
+_PREFIXES = frozenset({"ac", "ca", "ln", "ev", "au", "wh", "dl"})
 
 
 def new_id(prefix: str) -> str:

@@ -22,6 +22,12 @@
 | ``TOOLAUTH_SQLITE_BUSY_TIMEOUT`` | ``10`` seconds a SQLite write waits for the lock |
 | ``TOOLAUTH_TOOLKITS_DIR`` | unset: a folder of toolkit definition files (``*.json``) to load |
 | ``TOOLAUTH_ACCOUNT_CACHE`` | ``1`` second an account read may be reused while nothing changed |
+| ``TOOLAUTH_WEBHOOK_ALLOW_PRIVATE`` | off: public https hosts only (``1``: private, http too) |
+| ``TOOLAUTH_WEBHOOK_TIMEOUT`` | ``10`` seconds one delivery attempt may take |
+| ``TOOLAUTH_WEBHOOK_RETRY`` | ``5,3600`` s: first retry delay (doubling), and the longest |
+| ``TOOLAUTH_WEBHOOK_DISABLE_AFTER`` | ``5`` days of failed deliveries, then the endpoint is off |
+| ``TOOLAUTH_KEEPER_INTERVAL`` | ``30`` s between two rounds of the keeper (refresh, probe) |
+| ``TOOLAUTH_PROBE_INTERVAL`` | ``3600`` s between two probes of one account (``0``: never probe) |
 | ``TOOLAUTH_<TOOLKIT>_CLIENT_ID`` / ``_CLIENT_SECRET`` | the OAuth app of managed auth configs |
 """
 
@@ -137,6 +143,12 @@ class Settings:
     account_cache: float = 1.0
     mcp_idle_timeout: float = 300.0
     toolkits_dir: Path | None = None
+    webhook_allow_private: bool = False
+    webhook_timeout: float = 10.0
+    webhook_retry: tuple[float, ...] = (5.0, 3600.0)
+    webhook_disable_after: float = 5.0  # days
+    keeper_interval: float = 30.0
+    probe_interval: float = 3600.0
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -173,6 +185,12 @@ class Settings:
             toolkits_dir=Path(env["TOOLAUTH_TOOLKITS_DIR"])
             if env.get("TOOLAUTH_TOOLKITS_DIR")
             else None,
+            webhook_allow_private=_flag(env, "TOOLAUTH_WEBHOOK_ALLOW_PRIVATE"),
+            webhook_timeout=_float(env, "TOOLAUTH_WEBHOOK_TIMEOUT", 10.0),
+            webhook_retry=_floats(env, "TOOLAUTH_WEBHOOK_RETRY", (5.0, 3600.0)),
+            webhook_disable_after=_float(env, "TOOLAUTH_WEBHOOK_DISABLE_AFTER", 5.0),
+            keeper_interval=_float(env, "TOOLAUTH_KEEPER_INTERVAL", 30.0),
+            probe_interval=_float(env, "TOOLAUTH_PROBE_INTERVAL", 3600.0),
             environ=env,
         )
         return settings.with_overrides(**overrides)
@@ -219,6 +237,13 @@ class Settings:
         """The most one call to an authorization server may take in all, however slowly it
         answers: ``TOOLAUTH_HTTP_DEADLINE``, or 3 x ``TOOLAUTH_HTTP_TIMEOUT`` when unset."""
         return self.http_deadline or 3 * self.http_timeout
+
+    def retry_delay(self, attempts: int) -> float:
+        """Seconds before delivery attempt ``attempts + 1``: the first delay of
+        ``TOOLAUTH_WEBHOOK_RETRY``, doubled each attempt, at most its second value."""
+        first = self.webhook_retry[0] if self.webhook_retry else 5.0
+        longest = self.webhook_retry[1] if len(self.webhook_retry) > 1 else 3600.0
+        return float(min(first * 2 ** max(attempts - 1, 0), longest))
 
     @property
     def url_variables(self) -> dict[str, str]:

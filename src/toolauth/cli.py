@@ -14,6 +14,9 @@ toolauth toolkits discover SLUG ISSUER [--scope S ...] [--api-base-url URL] [--r
 toolauth toolkits remove SLUG [--force]
                               remove a stored toolkit (--force: even while auth configs use it)
 toolauth demo                 run the offline chat demo (--port, --home, --no-browser)
+toolauth keeper               refresh tokens, probe accounts, deliver webhooks until stopped
+toolauth audit                print the audit log (--user, --since, --limit); prune --days N
+toolauth webhooks             list endpoints; create URL [--events a,b]; delete ID
 ```
 """
 
@@ -25,7 +28,9 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -130,6 +135,67 @@ async def _serve(settings: Settings, host: str, port: int) -> str:
     return "toolauth serve: stopped."
 
 
+async def _keeper(settings: Settings) -> str:
+    """Run the keeper until the first Ctrl+C (or SIGTERM)."""
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with AsyncToolAuth(settings=settings) as ta, anyio.create_task_group() as group:
+            keeper = ta.keeper()
+            group.start_soon(keeper.run)
+            print(f"toolauth keeper {keeper.owner} running. Ctrl+C stops it.", flush=True)
+            async for _ in signals:
+                break
+            group.cancel_scope.cancel()
+    return "toolauth keeper: stopped."
+
+
+async def _audit(settings: Settings, args: Any) -> str:
+    async with AsyncToolAuth(settings=settings) as ta:
+        if args.audit_command == "prune":
+            events, entries = await ta.audit.prune(older_than_days=args.days)
+            return (
+                f"Pruned {entries} audit entr(ies) and {events} event(s) older than "
+                f"{args.days:g} days."
+            )
+        since = datetime.fromisoformat(args.since) if args.since else None
+        found = await ta.audit.list(user_id=args.user, since=since, limit=args.limit)
+    return (
+        "\n".join(
+            f"{e.created_at.isoformat()} {e.actor}{f'({e.actor_id})' if e.actor_id else ''} "
+            f"{e.action} {e.outcome} user={e.user_id or '-'} "
+            f"account={e.connected_account_id or '-'}"
+            f"{f' {e.detail}' if e.detail else ''}"
+            for e in found
+        )
+        or "No audit entries."
+    )
+
+
+async def _webhooks(settings: Settings, args: Any) -> str:
+    async with AsyncToolAuth(settings=settings) as ta:
+        if args.webhooks_command == "create":
+            events = [e for e in (args.events or "").split(",") if e] or None
+            made = await ta.webhooks.create(args.url, events=events)
+            assert made.secret is not None
+            return (
+                f"Created {made.id} for {made.url}.\nSigning secret (shown once, keep it for "
+                f"webhooks.verify): {made.secret.get_secret_value()}"
+            )
+        if args.webhooks_command == "delete":
+            await ta.webhooks.delete(args.id)
+            return f"Deleted {args.id}."
+        found = await ta.webhooks.list()
+    return (
+        "\n".join(
+            f"{w.id} {'enabled' if w.enabled else 'DISABLED'} {w.url} "
+            f"{','.join(w.events) or 'all events'}"
+            f"{f' ({w.disabled_reason})' if w.disabled_reason else ''}"
+            for w in found
+        )
+        or "No webhook endpoints."
+    )
+
+
 def _demo(port: int, home: str | None, open_browser: bool) -> int:
     from .demo.run import run_demo
 
@@ -180,6 +246,21 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8765, help="loopback port (0: any free one)")
     demo.add_argument("--home", default=None, help="keep the demo's data in this folder")
     demo.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    commands.add_parser("keeper", help="refresh tokens, probe accounts, deliver webhooks")
+    audit = commands.add_parser("audit", help="print (or prune) the audit log")
+    audit.add_argument("audit_command", nargs="?", choices=["list", "prune"], default="list")
+    audit.add_argument("--user", default=None, help="only this user's entries")
+    audit.add_argument("--since", default=None, help="from this ISO time on (with its zone)")
+    audit.add_argument("--limit", type=int, default=1000)
+    audit.add_argument("--days", type=float, default=90.0, help="prune: older than this")
+    hooks = commands.add_parser("webhooks", help="manage webhook endpoints")
+    hook_commands = hooks.add_subparsers(dest="webhooks_command")
+    hook_commands.add_parser("list", help="list endpoints")
+    create = hook_commands.add_parser("create", help="register an endpoint")
+    create.add_argument("url")
+    create.add_argument("--events", default=None, help="comma-separated event types (all)")
+    delete = hook_commands.add_parser("delete", help="delete an endpoint")
+    delete.add_argument("id")
     return parser
 
 
@@ -199,8 +280,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             print(anyio.run(_serve, Settings.from_env(), args.host, args.port))
             return 0
+        if args.command == "keeper":
+            print(anyio.run(_keeper, Settings.from_env()))
+            return 0
         if args.command == "toolkits":
             print(anyio.run(_toolkits, Settings.from_env(), args))
+            return 0
+        if args.command in ("audit", "webhooks"):
+            run = _audit if args.command == "audit" else _webhooks
+            print(anyio.run(run, Settings.from_env(), args))
             return 0
         assert action is not None
         print(anyio.run(action, Settings.from_env()))

@@ -521,6 +521,28 @@ async def reprs(w: World, account_ids: list[str]) -> None:
             w.capture.add("http client", client, client.auth, client.headers, client.base_url)
 
 
+async def lifecycle(w: World) -> None:
+    """Events (as listed, as streamed and as webhook bodies), audit entries and webhook
+    endpoints: ids and statuses only, never a secret or a link id."""
+    ta = w.ta
+    endpoint = await ta.webhooks.create("https://hooks.example.com/leaks")
+    assert endpoint.secret is not None
+    w.secret("webhook secret", endpoint.secret.get_secret_value())
+    w.capture.add(
+        "webhook endpoint", endpoint, endpoint.model_dump_json(), await ta.webhooks.list()
+    )
+    events = await ta.events.list(limit=10_000)
+    entries = await ta.audit.list()
+    async with ta.events.subscribe(after=0) as stream:
+        streamed = [await stream.next(timeout=5) for _ in events]
+    bodies = [json.dumps(e.payload()) for e in events]
+    w.capture.add("events", *events, *streamed, *bodies, *(e.model_dump_json() for e in events))
+    w.capture.add("audit", *entries, *(e.model_dump_json() for e in entries))
+    assert len(events) >= 5 and len(entries) >= len(events)
+    dumps = [e.model_dump_json() for e in (*events, *entries)]
+    assert not [d for d in dumps if "ln_" in d], "a link id in an event or audit entry"
+
+
 def home_files(w: World) -> list[str]:
     """Every sentinel found in a file of TOOLAUTH_HOME (the key file may hold only the key)."""
     found = []
@@ -546,6 +568,7 @@ async def test_no_secret_reaches_any_output_log_page_error_repr_or_file(world: W
     await w.account_secrets()
     await w.ta.connected_accounts.delete(oauth_account)  # revokes at the provider
     assert w.provider.stats.revocations >= 1
+    await lifecycle(w)
 
     # The capture really saw each kind of output (or a leak could hide in what it missed).
     kinds = {where for where, _ in w.capture.seen}

@@ -21,6 +21,7 @@ from starlette.types import Message
 
 from .._callbacks import check_callback_url, is_loopback_url
 from .._exceptions import ClientClosedError, ConfigurationError, ToolAuthError, ValidationError
+from ..events import Actor, acting_as
 from .logs import install_access_log_filter, redact_path
 from .pages import STYLESHEET, render_form, render_page
 from .steps import (
@@ -199,7 +200,13 @@ def create_connect_app(client: AsyncToolAuth, verify_user: VerifyUser | None = N
         return _security_headers(response)
 
     async def link_page(request: Request) -> Response:
+        with acting_as(Actor.USER):  # what a browser does is the user's doing
+            return await _link_page(request)
+
+    async def _link_page(request: Request) -> Response:
         link_id = request.path_params["link_id"]
+        if request.method == "GET":
+            await _opened(link_id)
         if request.method == "POST":
             values = await _read_form(request)
             if isinstance(values, Page):
@@ -211,7 +218,22 @@ def create_connect_app(client: AsyncToolAuth, verify_user: VerifyUser | None = N
             step = await flow.begin(link_id, await visitor_of(request))
         return respond(step, request)
 
+    async def _opened(link_id: str) -> None:
+        """Audit: a user opened a link (its ids, never the link id itself)."""
+        store = await client.store()
+        link = await store.get_link(link_id) if link_id.startswith("ln_") else None
+        if link is not None:
+            await store.record_audit(
+                "link.opened", outcome=str(link.status), user_id=link.user_id,
+                toolkit=link.toolkit, auth_config_id=link.auth_config_id,
+                connected_account_id=link.connected_account_id,
+            )  # fmt: skip
+
     async def oauth_callback(request: Request) -> Response:
+        with acting_as(Actor.USER):
+            return await _oauth_callback(request)
+
+    async def _oauth_callback(request: Request) -> Response:
         params = {k: v for k, v in request.query_params.items()}
         state = params.get("state")
         cookie = state_cookie_name(state) if state else None

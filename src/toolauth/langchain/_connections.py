@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .._exceptions import ConnectionFailedError, ConnectionTimeoutError, ToolAuthError
+from ..events import Actor, acting_as
 from ..resources.connection_requests import ConnectionRequest
 
 if TYPE_CHECKING:
@@ -99,7 +100,24 @@ async def manage(
     mode: str,
     interrupt: Callable[[dict[str, Any]], Any] | None = None,
 ) -> dict[str, Any]:
-    """Check each toolkit; link the missing ones; then wait, interrupt or return."""
+    """Check each toolkit; link the missing ones; then wait, interrupt or return (as the
+    agent: links it opens are the agent's doing in the audit log)."""
+    with acting_as(Actor.AGENT, session.manage_connections_tool_name):
+        return await _manage(
+            session, toolkits, reinitiate_all=reinitiate_all, emit=emit, mode=mode,
+            interrupt=interrupt,
+        )  # fmt: skip
+
+
+async def _manage(
+    session: Session,
+    toolkits: Sequence[str],
+    *,
+    reinitiate_all: bool,
+    emit: Emit,
+    mode: str,
+    interrupt: Callable[[dict[str, Any]], Any] | None = None,
+) -> dict[str, Any]:
     slugs = [session.check_toolkit(t) for t in dict.fromkeys(toolkits)]  # ValidationError lists
     entries: dict[str, dict[str, Any]] = {}
     requests: dict[str, ConnectionRequest] = {}

@@ -31,6 +31,7 @@ from .._models import AuthConfig, ConnectedAccount, ConnectionStatus, utcnow
 from .._settings import ConnectUrls, Settings
 from ..catalog import Catalog, OAuth2SchemeSpec
 from ..catalog.templates import render
+from ..events import EventType
 from .client_app import oauth_app
 
 if TYPE_CHECKING:
@@ -243,6 +244,11 @@ class TokenManager:
                 log.warning("refresh of %s failed (%s); retrying", account.id, exc.error)
         if tokens is None:
             assert error is not None
+            # No state change (the account stays as it is), but operators want to know.
+            await store.record_event(
+                account, EventType.CONNECTION_REFRESH_FAILED,
+                f"refresh failed: {error.error} (the provider did not answer; will retry)",
+            )  # fmt: skip
             raise TokenRefreshError(
                 error.error,
                 f"{account.toolkit} did not answer the refresh of {account.id} "

@@ -16,6 +16,7 @@ from .._models import AuthConfig, ConnectedAccount, ConnectionStatus, LinkStatus
 from .._settings import ConnectUrls
 from .._validation import check_user_id
 from ..catalog import Catalog, ToolkitDefinition
+from ..events import Actor, acting_as
 from ..store import Store
 from .auth_configs import AuthConfigs
 from .connected_accounts import ConnectedAccounts
@@ -303,8 +304,24 @@ class Session:
     async def execute(self, spec: ToolSpec, args: BaseModel) -> Any:
         """Run a toolkit tool as this user: ``spec.run`` with a client signed as their
         ACTIVE account (``ConnectionRequiredError`` when they have not connected)."""
-        async with await self.client(spec.toolkit) as client:
-            return await spec.run(client, args)
+        with acting_as(Actor.AGENT, spec.name):  # a refresh it causes is the agent's doing
+            slug = self.check_toolkit(spec.toolkit)
+            account = await self.account(slug)
+            if account is None:
+                raise ConnectionRequiredError(slug)
+            outcome = "error"
+            try:
+                async with await self._clients.client(account) as client:
+                    result = await spec.run(client, args)
+                outcome = "ok"
+                return result
+            finally:
+                store = await self._store()
+                await store.record_audit(
+                    "tool.call", outcome=outcome, user_id=account.user_id, toolkit=slug,
+                    auth_config_id=account.auth_config_id, connected_account_id=account.id,
+                    detail=spec.name,
+                )  # fmt: skip
 
     def _mcp_toolkit(self, toolkit: str) -> ToolkitDefinition:
         definition = self.toolkit(toolkit)

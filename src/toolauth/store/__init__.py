@@ -14,9 +14,10 @@ from .._crypto import Keyring
 from .._exceptions import ConfigurationError
 from .._settings import display_url
 from .base import AccountFilter, Store, ToolkitRow
-from .changes import ChangeHub, Subscription
+from .changes import ANY, ChangeHub, Subscription
 
 __all__ = [
+    "ANY",
     "AccountFilter",
     "ChangeHub",
     "Store",

@@ -11,7 +11,7 @@ import abc
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .._crypto import Keyring
@@ -21,6 +21,7 @@ from .rows import COLUMNS, KINDS, TABLES, AnyModel, Model, decode_row, encode_ro
 
 if TYPE_CHECKING:
     from .._settings import Settings
+    from ..events import Actor, AuditEntry, Delivery, Event, EventType, WebhookEndpoint
 
 __all__ = [
     "COLUMNS",
@@ -230,6 +231,98 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def rotate_keys(self) -> int:
         """Re-encrypt every row under the primary key; returns how many rows were rewritten."""
+
+    # lifecycle (store/lifecycle.py) ---------------------------------------------------------
+    @abc.abstractmethod
+    async def record_event(
+        self, account: ConnectedAccount, type: EventType, reason: str
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def last_event_sequence(self) -> int: ...
+
+    @abc.abstractmethod
+    async def list_events(
+        self,
+        *,
+        after: int = 0,
+        types: Sequence[str] | None = None,
+        user_id: str | None = None,
+        limit: int = 500,
+    ) -> list[Event]: ...
+
+    @abc.abstractmethod
+    async def record_audit(
+        self,
+        action: str,
+        *,
+        outcome: str = "ok",
+        user_id: str | None = None,
+        toolkit: str | None = None,
+        auth_config_id: str | None = None,
+        connected_account_id: str | None = None,
+        detail: str | None = None,
+        actor: Actor | None = None,
+        actor_id: str | None = None,
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def list_audit(
+        self, *, user_id: str | None = None, since: datetime | None = None, limit: int = 1000
+    ) -> list[AuditEntry]: ...
+
+    @abc.abstractmethod
+    async def prune(self, before: datetime) -> tuple[int, int]: ...
+
+    @abc.abstractmethod
+    async def create_webhook(self, endpoint: WebhookEndpoint) -> None: ...
+
+    @abc.abstractmethod
+    async def get_webhook(self, id: str) -> WebhookEndpoint | None: ...
+
+    @abc.abstractmethod
+    async def list_webhooks(self) -> list[WebhookEndpoint]: ...
+
+    @abc.abstractmethod
+    async def modify_webhook(
+        self, id: str, change: Callable[[WebhookEndpoint], WebhookEndpoint]
+    ) -> WebhookEndpoint: ...
+
+    @abc.abstractmethod
+    async def delete_webhook(self, id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def claim_deliveries(
+        self, owner: str, *, lease: float, limit: int = 20
+    ) -> list[tuple[Delivery, WebhookEndpoint]]: ...
+
+    @abc.abstractmethod
+    async def delivered(self, delivery: Delivery, owner: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def delivery_failed(
+        self,
+        delivery: Delivery,
+        owner: str,
+        *,
+        error: str,
+        retry_at: datetime,
+        disable_after: timedelta,
+    ) -> WebhookEndpoint | None: ...
+
+    @abc.abstractmethod
+    async def deliveries(self, endpoint_id: str) -> list[dict[str, Any]]: ...
+
+    @abc.abstractmethod
+    async def due_refreshes(self, before: datetime, *, limit: int = 100) -> list[str]: ...
+
+    @abc.abstractmethod
+    async def claim_probes(
+        self, owner: str, *, every: float, lease: float, limit: int = 20
+    ) -> list[str]: ...
+
+    @abc.abstractmethod
+    async def probed(self, account_id: str, owner: str) -> None: ...
 
     @contextlib.asynccontextmanager
     async def watching(self) -> AsyncIterator[None]:

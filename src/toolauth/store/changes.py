@@ -14,11 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["TOOLKITS", "ChangeHub", "Subscription"]
+__all__ = ["ANY", "TOOLKITS", "ChangeHub", "Subscription"]
 
 # The key stored toolkit definitions change under (account ids start with ``ca_``): a commit
 # that stores or removes one publishes it, and PostgreSQL NOTIFYs it to other instances.
 TOOLKITS = "toolkits"
+
+# The key of subscribers to every change (event subscribers): each publish rings them too.
+ANY = "*"
 
 
 class Subscription:
@@ -76,6 +79,9 @@ class ChangeHub:
         self.generation += 1
         for sub in tuple(self._subs.get(account_id, ())):
             sub.ring(models)
+        if account_id != ANY:
+            for sub in tuple(self._subs.get(ANY, ())):
+                sub.ring(())
 
     def publish_all(self) -> None:
         self.generation += 1

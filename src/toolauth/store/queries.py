@@ -17,7 +17,18 @@ from .._models import AuthConfig, ConnectedAccount, ConnectionLink
 from .base import AccountFilter
 from .rows import COLUMNS, TABLES
 
-__all__ = ["POSTGRES", "SQLITE", "TOOLKIT_COLUMNS", "Dialect", "Queries", "Statement"]
+__all__ = [
+    "AUDIT_COLUMNS",
+    "EVENT_COLUMNS",
+    "POSTGRES",
+    "SQLITE",
+    "TOOLKIT_COLUMNS",
+    "WEBHOOK_COLUMNS",
+    "Dialect",
+    "LifecycleQueries",
+    "Queries",
+    "Statement",
+]
 
 _NAME = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 _CLASSES: tuple[type[Any], ...] = (AuthConfig, ConnectedAccount, ConnectionLink)
@@ -48,6 +59,11 @@ class Dialect:
     lease_until: str  # when a lease taken now ends
     lock_pending_key: str | None  # what serialises ``open_link`` per pending key, if needed
     any_array: bool  # ``= ANY(array)`` rather than ``IN (...)``
+    # what lets a claim of queued rows pass those another claim has locked ({table}: alias)
+    skip_locked: str = ""
+    # what makes events take numbers in commit order (a reader that has seen event N has seen
+    # every event before it), if the database does not already
+    lock_events: str | None = None
     _cache: dict[str, Statement] = field(default_factory=dict, compare=False, repr=False)
 
     def compile(self, text: str) -> Statement:
@@ -100,6 +116,10 @@ POSTGRES = Dialect(
     # SQLite's single writer) instead of failing on the unique index.
     lock_pending_key="SELECT pg_advisory_xact_lock(hashtextextended(:lock, 0))",
     any_array=True,
+    skip_locked=" FOR UPDATE OF {table} SKIP LOCKED",
+    # Held from the first event a transaction writes until it commits: sequence numbers are
+    # taken in commit order, so readers following ``seq`` never step over one in flight.
+    lock_events="SELECT pg_advisory_xact_lock(hashtextextended('toolauth.events', 0))",
 )
 
 
@@ -121,6 +141,171 @@ def _update(cls: type[Any]) -> str:
     return (
         f"UPDATE {TABLES[cls]} SET {', '.join(assignments)} WHERE id = :id AND version = :expected"
     )
+
+
+EVENT_COLUMNS = (
+    "seq", "id", "type", "created_at", "user_id", "toolkit", "auth_config_id",
+    "connected_account_id", "webhook_id", "status", "reason",
+)  # fmt: skip
+AUDIT_COLUMNS = (
+    "seq", "id", "created_at", "actor", "actor_id", "action", "outcome", "user_id", "toolkit",
+    "auth_config_id", "connected_account_id", "detail",
+)  # fmt: skip
+WEBHOOK_COLUMNS = (
+    "id", "url", "events", "description", "enabled", "disabled_reason", "failing_since",
+    "key_id", "secret", "version", "created_at", "updated_at",
+)  # fmt: skip
+_DELIVERY_COLUMNS = (
+    "id", "endpoint_id", "event_seq", "status", "attempts", "next_attempt_at", "last_error",
+)  # fmt: skip
+
+
+def _columns(columns: tuple[str, ...], skip: tuple[str, ...] = ()) -> tuple[str, str]:
+    kept = [c for c in columns if c not in skip]
+    return ", ".join(kept), ", ".join(f":{c}" for c in kept)
+
+
+class LifecycleQueries:
+    """Events, the webhook outbox, the audit log and the keeper's probe schedule."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        sql, now, until = dialect.compile, dialect.lease_now, dialect.lease_until
+        events = ", ".join(EVENT_COLUMNS)
+        names, values = _columns(EVENT_COLUMNS, skip=("seq",))
+        self.lock_events = sql(dialect.lock_events) if dialect.lock_events else None
+        self.insert_event = sql(f"INSERT INTO events ({names}) VALUES ({values}) RETURNING seq")
+        self.last_event = sql("SELECT COALESCE(MAX(seq), 0) AS seq FROM events")
+        self.events_by_seq = sql(f"SELECT {events} FROM events WHERE seq = :seq")
+        self.prune_events = sql("DELETE FROM events WHERE created_at < :before")
+        names, values = _columns(AUDIT_COLUMNS, skip=("seq",))
+        self.insert_audit = sql(f"INSERT INTO audit_log ({names}) VALUES ({values})")
+        self.prune_audit = sql("DELETE FROM audit_log WHERE created_at < :before")
+        # webhook endpoints
+        hooks = ", ".join(WEBHOOK_COLUMNS)
+        names, values = _columns(WEBHOOK_COLUMNS)
+        self.insert_webhook = sql(f"INSERT INTO webhook_endpoints ({names}) VALUES ({values})")
+        self.get_webhook = sql(f"SELECT {hooks} FROM webhook_endpoints WHERE id = :id")
+        # NO KEY UPDATE: outbox rows referencing the endpoint may still be added meanwhile
+        no_key = dialect.for_update.replace("UPDATE", "NO KEY UPDATE")
+        self.get_webhook_locked = sql(
+            f"SELECT {hooks} FROM webhook_endpoints WHERE id = :id{no_key}"
+        )
+        self.list_webhooks = sql(f"SELECT {hooks} FROM webhook_endpoints ORDER BY created_at, id")
+        self.enabled_webhooks = sql("SELECT id, events FROM webhook_endpoints WHERE enabled")
+        assignments = ", ".join(
+            f"{c} = :{c}" for c in WEBHOOK_COLUMNS if c not in ("id", "created_at")
+        )
+        self.update_webhook = sql(
+            f"UPDATE webhook_endpoints SET {assignments} WHERE id = :id AND version = :expected"
+        )
+        self.delete_webhook = sql("DELETE FROM webhook_endpoints WHERE id = :id")
+        self.other_key_webhooks = sql(
+            f"SELECT {hooks} FROM webhook_endpoints WHERE key_id <> :primary{dialect.for_update}"
+        )
+        self.reencrypt_webhook = sql(
+            "UPDATE webhook_endpoints SET key_id = :key_id, secret = :secret WHERE id = :id"
+        )
+        # the outbox
+        names, values = _columns(
+            ("id", "endpoint_id", "event_seq", "status", "next_attempt_at", "created_at",
+             "updated_at")
+        )  # fmt: skip
+        self.insert_delivery = sql(f"INSERT INTO webhook_deliveries ({names}) VALUES ({values})")
+        free = f"(lease_until IS NULL OR lease_until < {now})"
+        due = f"status = 'PENDING' AND next_attempt_at <= {now} AND {free}"
+        pick = (
+            "SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e "
+            f"ON e.id = d.endpoint_id WHERE e.enabled AND d.status = 'PENDING' "
+            f"AND d.next_attempt_at <= {now} AND (d.lease_until IS NULL OR d.lease_until < {now}) "
+            f"ORDER BY d.event_seq, d.id LIMIT :limit{dialect.skip_locked.format(table='d')}"
+        )
+        # The outer condition is checked again on each row once its lock is ours (PostgreSQL
+        # re-reads a row another claim just updated), so two claims never take one delivery.
+        self.claim_deliveries = sql(
+            f"UPDATE webhook_deliveries SET lease_owner = :owner, lease_until = {until}, "
+            f"attempts = attempts + 1 WHERE id IN ({pick}) AND {due} "
+            f"RETURNING {', '.join(_DELIVERY_COLUMNS)}"
+        )
+        self.delivered = sql(
+            "UPDATE webhook_deliveries SET status = 'DELIVERED', lease_owner = NULL, "
+            "lease_until = NULL, last_error = NULL, updated_at = :now "
+            "WHERE id = :id AND lease_owner = :owner"
+        )
+        self.retry_delivery = sql(
+            "UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL, "
+            "next_attempt_at = :retry_at, last_error = :error, updated_at = :now "
+            "WHERE id = :id AND lease_owner = :owner"
+        )
+        self.deliveries_of = sql(
+            f"SELECT {', '.join(_DELIVERY_COLUMNS)} FROM webhook_deliveries "
+            "WHERE endpoint_id = :endpoint_id ORDER BY event_seq, id"
+        )
+        # the keeper
+        self.due_refreshes = sql(
+            "SELECT id FROM connected_accounts WHERE status = 'ACTIVE' AND expires_at IS NOT NULL "
+            "AND expires_at <= :before AND (refresh_lease_until IS NULL OR "
+            f"refresh_lease_until < {now}) ORDER BY expires_at LIMIT :limit"
+        )
+        self.schedule_probes = sql(
+            "INSERT INTO keeper_probes (connected_account_id) SELECT id FROM connected_accounts "
+            "WHERE status = 'ACTIVE' ON CONFLICT (connected_account_id) DO NOTHING"
+        )
+        probe_due = f"(probed_at IS NULL OR probed_at < :due) AND {free}"
+        pick = (
+            "SELECT p.connected_account_id FROM keeper_probes p JOIN connected_accounts a "
+            "ON a.id = p.connected_account_id WHERE a.status = 'ACTIVE' "
+            "AND (p.probed_at IS NULL OR p.probed_at < :due) "
+            f"AND (p.lease_until IS NULL OR p.lease_until < {now}) "
+            f"ORDER BY p.probed_at NULLS FIRST LIMIT :limit{dialect.skip_locked.format(table='p')}"
+        )
+        self.claim_probes = sql(
+            f"UPDATE keeper_probes SET lease_owner = :owner, lease_until = {until} "
+            f"WHERE connected_account_id IN ({pick}) AND {probe_due} "
+            "RETURNING connected_account_id"
+        )
+        self.probed = sql(
+            "UPDATE keeper_probes SET probed_at = :now, lease_owner = NULL, lease_until = NULL "
+            "WHERE connected_account_id = :id AND lease_owner = :owner"
+        )
+
+    def list_events(
+        self,
+        dialect: Dialect,
+        *,
+        after: int,
+        types: tuple[str, ...] | None,
+        user_id: str | None,
+        limit: int,
+    ) -> tuple[Statement, dict[str, Any]]:
+        """Events after sequence ``after``, oldest first, of ``types`` and ``user_id`` when
+        given."""
+        values: dict[str, Any] = {"after": after, "limit": limit}
+        where = "seq > :after"
+        if types:
+            clause, named = dialect.any_of("type", list(types))
+            where += f" AND {clause}"
+            values.update(named)
+        if user_id is not None:
+            where += " AND user_id = :user_id"
+            values["user_id"] = user_id
+        columns = ", ".join(EVENT_COLUMNS)
+        text = f"SELECT {columns} FROM events WHERE {where} ORDER BY seq LIMIT :limit"
+        return dialect.compile(text), values
+
+    def list_audit(
+        self, dialect: Dialect, *, user_id: str | None, since: Any, limit: int
+    ) -> tuple[Statement, dict[str, Any]]:
+        values: dict[str, Any] = {"limit": limit}
+        clauses = []
+        if user_id is not None:
+            clauses.append("user_id = :user_id")
+            values["user_id"] = user_id
+        if since is not None:
+            clauses.append("created_at >= :since")
+            values["since"] = since
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        text = f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit_log{where} ORDER BY seq LIMIT :limit"
+        return dialect.compile(text), values
 
 
 class Queries:
@@ -210,6 +395,10 @@ class Queries:
             f"{_select(ConnectionLink)} WHERE connected_account_id = :id "
             "ORDER BY created_at DESC, id LIMIT 1"
         )
+        self.config_account_rows = sql(
+            f"{_select(ConnectedAccount)} WHERE auth_config_id = :id ORDER BY created_at, id"
+        )
+        self.life = LifecycleQueries(dialect)
 
         # toolkit definitions
         toolkit = f"SELECT {', '.join(TOOLKIT_COLUMNS)} FROM toolkits"

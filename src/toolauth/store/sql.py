@@ -10,16 +10,20 @@ transaction (:meth:`SQLStore._migration`).
 from __future__ import annotations
 
 import abc
+import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
+from .._crypto import Keyring
 from .._exceptions import ConflictError, DecryptionError, MigrationError, NotFoundError
 from .._models import AuthConfig, ConnectedAccount, ConnectionLink, LinkStatus, utcnow
+from ..events import account_event, config_event
 from .base import AccountFilter, Store, ToolkitRow
-from .changes import TOOLKITS, ChangeHub
+from .changes import ANY, TOOLKITS, ChangeHub
+from .lifecycle import LifecycleStore, PendingEvent, write_events
 from .migrations import load_migrations, pending_migrations
 from .queries import Queries, Statement
 from .rows import AAD_VERSION, KINDS, AnyModel, Model, decode_row, encode_row, row_key
@@ -29,6 +33,20 @@ __all__ = ["NO_VALUES", "Clash", "Connection", "SQLStore", "ScriptError", "Tx"]
 log = logging.getLogger("toolauth.store")
 
 NO_VALUES: Mapping[str, Any] = {}
+
+
+def _as_it_was(keyring: Keyring, cls: type[Model], row: Mapping[str, Any]) -> Model:
+    """A row read to tell which event a change is: decrypted when it can be; a row whose
+    secrets no longer decrypt (tampered, an unknown key) is still deleted or overwritten, so
+    it is read without them."""
+    try:
+        return decode_row(keyring, cls, row)
+    except DecryptionError:
+        values = {k: v for k, v in row.items() if k not in ("key_id", "secret")}
+        for column in ("scopes", "data"):
+            if isinstance(values.get(column), str):
+                values[column] = json.loads(values[column])
+        return cls.model_validate(values)
 
 
 class Clash(ConflictError):
@@ -67,12 +85,28 @@ class Tx:
     """One write transaction: its connection, and the accounts whose change it announces
     (with the rows it wrote for them, when the waiters may use those instead of a read)."""
 
-    __slots__ = ("changed", "configs_changed", "conn")
+    __slots__ = ("changed", "configs_changed", "conn", "events")
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.changed: dict[str, list[AnyModel] | None] = {}
         self.configs_changed = False  # an auth config changed: what accounts use may have
+        self.events: list[PendingEvent] = []  # written (with outbox and audit) before commit
+
+    def note(
+        self, old: AnyModel | None, new: AnyModel | None, *, link_completed: bool = False
+    ) -> None:
+        """A row of an account or an auth config went from ``old`` to ``new`` (``None``:
+        absent): queue the event the mapping in :mod:`toolauth.events.types` says it is."""
+        row = new if new is not None else old
+        if isinstance(row, ConnectedAccount):
+            kind = account_event(old, new, link_completed=link_completed)  # type: ignore[arg-type]
+        elif isinstance(row, AuthConfig):
+            kind = config_event(old, new)  # type: ignore[arg-type]
+        else:
+            return
+        if kind is not None:
+            self.events.append(PendingEvent.of(kind, row))
 
     def touch(self, models: Iterable[AnyModel]) -> None:
         for model in models:
@@ -94,14 +128,15 @@ class Tx:
         self.changed[TOOLKITS] = None  # a stored toolkit definition changed
 
     def publish(self, hub: ChangeHub, *, with_rows: bool = True) -> None:
-        """Ring the bells of the accounts touched (once the outcome is known)."""
+        """Ring the bells of the accounts touched (once the outcome is known); event
+        subscribers hear every change (``ANY``)."""
         for account_id, models in self.changed.items():
             hub.publish(account_id, *((models or ()) if with_rows else ()))
         if self.configs_changed:  # readers that cache what a config gave them read again
             hub.publish_all()
 
 
-class SQLStore(Store):
+class SQLStore(LifecycleStore, Store):
     """A ``Store`` over SQL: every method once, over the backend's connection."""
 
     queries: ClassVar[Queries]
@@ -114,6 +149,16 @@ class SQLStore(Store):
     @abc.abstractmethod
     def _transaction(self) -> AbstractAsyncContextManager[Tx]:
         """One write transaction; on commit, the accounts it touched are published."""
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[Tx]:
+        """A write transaction whose queued events (with their outbox rows and audit
+        entries) are written at its end, before it commits: all of it, or none."""
+        async with self._transaction() as tx:
+            yield tx
+            if tx.events:
+                await write_events(self.queries.life, tx.conn, tx.events)
+                tx.changed.setdefault(ANY, None)  # subscribers here and elsewhere read them
 
     @abc.abstractmethod
     def _migration(self) -> AbstractAsyncContextManager[Connection]:
@@ -138,7 +183,7 @@ class SQLStore(Store):
             return
         try:
             await self.migrate()
-            async with self._transaction() as tx:
+            async with self._tx() as tx:
                 now = utcnow()
                 await tx.conn.execute(
                     self.queries.add_key, {"key_id": self.keyring.primary_id, "now": now}
@@ -203,7 +248,7 @@ class SQLStore(Store):
         return decode_row(self.keyring, cls, rows[0]) if rows else None
 
     async def _insert(self, model: AnyModel) -> None:
-        async with self._transaction() as tx:
+        async with self._tx() as tx:
             try:
                 await self._insert_in(tx, model)
             except Clash as exc:
@@ -211,28 +256,46 @@ class SQLStore(Store):
                 raise ConflictError(f"Cannot store {key}: {exc.reason}") from exc
             if isinstance(model, ConnectedAccount):
                 tx.touch_id(model.id)
+            tx.note(None, model)
 
     async def _insert_in(self, tx: Tx, model: AnyModel) -> None:
         await tx.conn.execute(self.queries.insert[type(model)], encode_row(self.keyring, model))
 
-    async def _update_in(self, tx: Tx, model: Model) -> Model:
-        """Write ``model`` over its row if the row still has ``model.version``."""
+    async def _update_in(
+        self, tx: Tx, model: Model, old: Model | None = None, *, link_completed: bool = False
+    ) -> Model:
+        """Write ``model`` over its row if the row still has ``model.version``; the change
+        from ``old`` (read here when not given) queues its event."""
+        cls = type(model)
+        if old is None and cls is not ConnectionLink:
+            rows = await tx.conn.fetch(self.queries.get_locked[cls], {"id": model.id})
+            old = _as_it_was(self.keyring, cls, rows[0]) if rows else None
         new = model.model_copy(update={"version": model.version + 1, "updated_at": utcnow()})
         values = {**encode_row(self.keyring, new), "expected": model.version}
-        if await tx.conn.execute(self.queries.update[type(model)], values) != 1:
+        if await tx.conn.execute(self.queries.update[cls], values) != 1:
             raise ConflictError(
                 f"{values['id']} changed since it was read (or was deleted); read it again."
             )
+        if old is not None:
+            tx.note(old, new, link_completed=link_completed)
         return new
 
     async def save(self, *models: AnyModel) -> list[Any]:
-        async with self._transaction() as tx:
-            saved = [await self._update_in(tx, model) for model in models]  # type: ignore[type-var]
+        completed = {
+            m.connected_account_id
+            for m in models
+            if isinstance(m, ConnectionLink) and m.status is LinkStatus.COMPLETED
+        }
+        async with self._tx() as tx:
+            saved = [
+                await self._update_in(tx, model, link_completed=model.id in completed)  # type: ignore[type-var]
+                for model in models
+            ]
             tx.touch(saved)
         return saved
 
     async def modify(self, cls: type[Model], id: str, change: Callable[[Model], Model]) -> Model:
-        async with self._transaction() as tx:
+        async with self._tx() as tx:
             key = row_key(cls, id)
             rows = await tx.conn.fetch(self.queries.get_locked[cls], {"id": key})
             if not rows:
@@ -241,7 +304,7 @@ class SQLStore(Store):
             changed = change(current)
             if changed is current:  # nothing to change: no write, no new version
                 return current
-            new = await self._update_in(tx, changed)
+            new = await self._update_in(tx, changed, current)
             tx.touch([new])
         return new
 
@@ -261,12 +324,17 @@ class SQLStore(Store):
     async def delete_auth_config(self, id: str, *, with_accounts: bool) -> list[str]:
         q = self.queries
         key = {"id": id}
-        async with self._transaction() as tx:
+        async with self._tx() as tx:
             # Locking the config keeps new accounts for it out (their foreign key check waits
             # for this lock, then fails) until this transaction ends.
-            if not await tx.conn.fetch(q.lock_config, key):
+            found = await tx.conn.fetch(q.get_locked[AuthConfig], key)
+            if not found:
                 raise NotFoundError("auth config", id)
-            account_ids = [row["id"] for row in await tx.conn.fetch(q.config_accounts, key)]
+            accounts = [
+                _as_it_was(self.keyring, ConnectedAccount, row)
+                for row in await tx.conn.fetch(q.config_account_rows, key)
+            ]
+            account_ids = [account.id for account in accounts]
             if account_ids and not with_accounts:
                 raise ConflictError(
                     f"Auth config {id} still has {len(account_ids)} connected account(s). "
@@ -275,8 +343,10 @@ class SQLStore(Store):
                 )
             for stmt in (q.delete_config_links, q.delete_config_accounts, q.delete_config):
                 await tx.conn.execute(stmt, key)
-            for account_id in account_ids:
-                tx.touch_id(account_id)
+            for account in accounts:
+                tx.touch_id(account.id)
+                tx.note(account, None)
+            tx.note(_as_it_was(self.keyring, AuthConfig, found[0]), None)
         return account_ids
 
     # connected accounts ------------------------------------------------------------------
@@ -296,11 +366,13 @@ class SQLStore(Store):
 
     async def delete_account(self, id: str) -> bool:
         key = {"id": id}
-        async with self._transaction() as tx:
+        async with self._tx() as tx:
+            found = await tx.conn.fetch(self.queries.get_locked[ConnectedAccount], key)
             await tx.conn.execute(self.queries.delete_account_links, key)
             deleted = await tx.conn.execute(self.queries.delete_account, key) == 1
             if deleted:
                 tx.touch_id(id)
+                tx.note(_as_it_was(self.keyring, ConnectedAccount, found[0]), None)
         return deleted
 
     async def try_refresh_lease(self, id: str, owner: str, seconds: float) -> bool:
@@ -312,11 +384,11 @@ class SQLStore(Store):
             "until": now + timedelta(seconds=seconds),
             "seconds": float(seconds),
         }
-        async with self._transaction() as tx:
+        async with self._tx() as tx:
             return await tx.conn.execute(self.queries.take_lease, values) == 1
 
     async def release_refresh_lease(self, id: str, owner: str) -> None:
-        async with self._transaction() as tx:
+        async with self._tx() as tx:
             await tx.conn.execute(self.queries.release_lease, {"id": id, "owner": owner})
             tx.touch_id(id)  # waiters for the lease look again
 
@@ -332,7 +404,7 @@ class SQLStore(Store):
             "now": utcnow(),
             "lock": f"toolauth.link:{link.pending_key}",
         }
-        async with self._transaction() as tx:
+        async with self._tx() as tx:
             conn = tx.conn
             if q.lock_pending_key is not None:
                 await conn.execute(q.lock_pending_key, values)
@@ -345,6 +417,7 @@ class SQLStore(Store):
             try:
                 if new:
                     await self._insert_in(tx, account)
+                    tx.note(None, account)
                 elif update:
                     await self._update_in(tx, account)
                 await self._insert_in(tx, link)
@@ -444,7 +517,7 @@ class SQLStore(Store):
         q = self.queries
         primary = {"primary": self.keyring.primary_id}
         rewritten = 0
-        async with self._transaction() as tx:
+        async with self._tx() as tx:
             for cls, stmt in q.other_keys.items():
                 rows = await tx.conn.fetch(stmt, primary)
                 updates = [
@@ -457,6 +530,7 @@ class SQLStore(Store):
                 if updates:
                     await tx.conn.executemany(q.rewrite[cls], updates)
                 rewritten += len(updates)
+            rewritten += await self._reencrypt_webhooks(tx, primary)
             now = utcnow()
             await tx.conn.execute(q.add_key, {"key_id": self.keyring.primary_id, "now": now})
             await tx.conn.execute(q.drop_other_keys, primary)

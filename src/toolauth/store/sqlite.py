@@ -33,6 +33,7 @@ __all__ = ["SQLiteStore", "sqlite_path"]
 
 _TIMESTAMPS = (
     "created_at", "updated_at", "expires_at", "issued_at", "completed_at", "refresh_lease_until",
+    "failing_since", "next_attempt_at", "lease_until", "probed_at",
 )  # fmt: skip
 _BOOLEANS = ("enabled", "is_default", "shared")
 
