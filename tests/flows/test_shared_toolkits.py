@@ -285,7 +285,7 @@ async def test_remove_is_refused_while_auth_configs_use_the_toolkit(
 
 
 async def test_a_bad_stored_row_is_an_error_naming_its_slug_not_a_crash(
-    settings: Settings, backend: Backend, caplog: pytest.LogCaptureFixture
+    settings: Settings, backend: Backend
 ) -> None:
     async with AsyncToolAuth(settings=settings) as ta:
         await ta.toolkits.register(acme())
@@ -299,7 +299,12 @@ async def test_a_bad_stored_row_is_an_error_naming_its_slug_not_a_crash(
         "UPDATE toolkits SET definition = replace(definition, '\"acme_two\"', '\"github\"') "
         "WHERE slug = 'acme_two'"
     )
-    with caplog.at_level(logging.ERROR, logger="toolauth.toolkits"):
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("toolauth.toolkits")
+    logger.addHandler(handler)
+    try:
         async with AsyncToolAuth(settings=settings) as ta:
             await ta.store()  # opens, loads every row: the bad ones do not stop it
             assert ta.toolkits.get("github").name == "GitHub"
@@ -310,6 +315,8 @@ async def test_a_bad_stored_row_is_an_error_naming_its_slug_not_a_crash(
             with pytest.raises(CatalogError, match="its definition says slug 'github'"):
                 ta.toolkits.get("acme_two")
             assert await ta.toolkits.remove("acme", force=True) == []
-    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    finally:
+        logger.removeHandler(handler)
+    logged = [r.getMessage() for r in records]
     assert any("toolkit 'acme'" in m for m in logged)
     assert any("toolkit 'acme_two'" in m for m in logged)

@@ -47,7 +47,7 @@ async def test_auth_config_changes_emit_one_event_each(ta: AsyncToolAuth) -> Non
 
 
 async def _key_config(ta: AsyncToolAuth) -> str:
-    ta.toolkits.register({
+    await ta.toolkits.register({
         "slug": "keyed", "name": "Keyed", "description": "A key toolkit.",
         "api_base_url": "https://api.keyed.example",
         "auth_schemes": {"API_KEY": {

@@ -38,7 +38,7 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
 
 
 async def _key_config(ta: AsyncToolAuth) -> str:
-    ta.toolkits.register({
+    await ta.toolkits.register({
         "slug": "keyed", "name": "Keyed", "description": "A key toolkit.",
         "api_base_url": "https://api.keyed.example",
         "auth_schemes": {"API_KEY": {
