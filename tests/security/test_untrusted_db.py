@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import Backend, Connect, read_rows
 from tests.security.test_api_origins import Api, Sink, sink
-from toolauth import AsyncToolAuth, DecryptionError, Settings
+from toolauth import AsyncToolAuth, CatalogError, DecryptionError, Settings
 from toolauth._crypto import Keyring, generate_key
 from toolauth._keys import key_file_path
 from toolauth._models import ConnectedAccount
@@ -228,6 +228,41 @@ async def test_a_link_row_edited_without_the_key_opens_nothing(
     assert (
         await ta.connected_accounts.get(victim.connected_account_id)
     ).status.value == "INITIATED"
+
+
+async def test_a_stored_toolkit_edited_without_the_key_is_not_used(world: World) -> None:
+    """A stored definition decides where secrets go (its API and token URLs): pointed at the
+    attacker's host in the database, another process refuses it by name and sends nothing
+    there; the key holder repairs it by storing it again, and a rotation keeps it valid."""
+    account = await world.account()
+    await write(
+        world.backend,
+        "UPDATE toolkits SET definition = replace(definition, 'http://{site}/api', ?) "
+        "WHERE slug = 'sited'",
+        f"{world.evil.url}/api",
+    )
+    async with AsyncToolAuth(settings=world.ta.settings) as other:  # as another process
+        await other.store()
+        with pytest.raises(CatalogError, match="without the encryption key") as refused:
+            other.toolkits.get("sited")
+        assert "sited" in str(refused.value)
+        with pytest.raises(CatalogError):
+            await other.connected_accounts.http_client(account.id)
+        world.assert_nothing_sent()
+        await other.toolkits.register(site_toolkit(world.api.url))  # the key holder repairs it
+        assert other.toolkits.get("sited").api_base_url == "http://{site}/api"
+    store = await world.ta.store()
+    old = world.backend.key
+    if world.backend.name == "sqlite":  # the key file in TOOLAUTH_HOME
+        old = key_file_path(world.ta.settings).read_text()
+    rotated = await world.backend.open(Keyring.from_text(f"{generate_key()},{old}"))
+    await rotated.rotate_keys()
+    (row,) = await rotated.list_toolkits()
+    assert row.key_id == rotated.keyring.primary_id and not row.altered
+    await write(world.backend, "UPDATE toolkits SET source = 'file' WHERE slug = 'sited'")
+    (row,) = await rotated.list_toolkits()
+    assert row.altered
+    del store
 
 
 # upgrade from the previous schema --------------------------------------------------------------

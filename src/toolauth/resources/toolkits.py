@@ -387,6 +387,11 @@ class Toolkits:
         if held is not None and held[1] == row.version:
             return  # already the newest
         try:
+            if row.altered:
+                raise CatalogError(
+                    f"stored toolkit {slug!r} was changed in the database without the "
+                    "encryption key (its MAC does not verify), so it is not used"
+                )
             definition = load_definition(row.definition, source=f"stored toolkit {slug!r}")
             if definition.slug != slug:
                 raise CatalogError(

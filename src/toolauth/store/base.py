@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -61,7 +61,8 @@ class AccountFilter:
 @dataclass(frozen=True)
 class ToolkitRow:
     """A stored toolkit definition as the store keeps it: the JSON text is checked by the
-    catalog, not here, so one bad row never stops the others from loading."""
+    catalog, not here, so one bad row never stops the others from loading. ``altered``: the
+    row's MAC does not verify (edited without the encryption key); the catalog refuses it."""
 
     slug: str
     source: str
@@ -69,6 +70,9 @@ class ToolkitRow:
     version: int
     created_at: datetime
     updated_at: datetime
+    key_id: str = field(default="", repr=False)
+    mac: bytes = field(default=b"", repr=False)
+    altered: bool = False
 
 
 class Store(abc.ABC):

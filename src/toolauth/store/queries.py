@@ -33,7 +33,9 @@ __all__ = [
 _NAME = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 _CLASSES: tuple[type[Any], ...] = (AuthConfig, ConnectedAccount, ConnectionLink)
 _ACCOUNT_FILTERS = ("user_id", "toolkit", "auth_config_id", "label")
-TOOLKIT_COLUMNS = ("slug", "source", "definition", "version", "created_at", "updated_at")
+TOOLKIT_COLUMNS = (
+    "slug", "source", "definition", "version", "key_id", "mac", "created_at", "updated_at",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -411,8 +413,13 @@ class Queries:
         )
         self.update_toolkit = sql(
             "UPDATE toolkits SET source = :source, definition = :definition, "
-            "version = :version, updated_at = :updated_at "
+            "version = :version, key_id = :key_id, mac = :mac, updated_at = :updated_at "
             "WHERE slug = :slug AND version = :expected"
+        )
+        self.other_key_toolkits = sql(f"{toolkit} WHERE key_id <> :primary{lock}")
+        self.remac_toolkit = sql(
+            "UPDATE toolkits SET key_id = :key_id, mac = :mac "
+            "WHERE slug = :slug AND version = :version"
         )
         self.delete_toolkit = sql("DELETE FROM toolkits WHERE slug = :slug")
         self.toolkit_configs = sql(

@@ -10,6 +10,7 @@ transaction (:meth:`SQLStore._migration`).
 from __future__ import annotations
 
 import abc
+import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -450,12 +451,38 @@ class SQLStore(LifecycleStore, Store):
         return decode_row(self.keyring, ConnectionLink, rows[0]) if rows else None
 
     # toolkit definitions -----------------------------------------------------------------
+    # A definition holds no secret, but it says where secrets go (token_url, api_base_url):
+    # each row carries a MAC under the encryption key (AES-GCM over no plaintext, the row's
+    # values as associated data), so a row edited without the key is refused, not followed.
+    @staticmethod
+    def _toolkit_aad(slug: str, source: str, version: int, definition: str) -> bytes:
+        return b"toolkits:" + json.dumps([slug, source, version, definition]).encode()
+
+    def _sealed(self, row: ToolkitRow) -> ToolkitRow:
+        aad = self._toolkit_aad(row.slug, row.source, row.version, row.definition)
+        key_id, mac = self.keyring.encrypt(b"", aad=aad)
+        return dataclasses.replace(row, key_id=key_id, mac=mac)
+
+    def _checked(self, values: Mapping[str, Any]) -> ToolkitRow:
+        row = ToolkitRow(**values)
+        aad = self._toolkit_aad(row.slug, row.source, row.version, row.definition)
+        try:
+            self.keyring.decrypt(row.key_id, bytes(row.mac), aad=aad, what=f"toolkit {row.slug!r}")
+        except DecryptionError:
+            return dataclasses.replace(row, altered=True)
+        return row
+
+    def _toolkit_values(self, row: ToolkitRow) -> dict[str, Any]:
+        values = dataclasses.asdict(row)
+        del values["altered"]
+        return values
+
     async def list_toolkits(self) -> list[ToolkitRow]:
-        return [ToolkitRow(**row) for row in await self._select(self.queries.list_toolkits)]
+        return [self._checked(row) for row in await self._select(self.queries.list_toolkits)]
 
     async def get_toolkit(self, slug: str) -> ToolkitRow | None:
         rows = await self._select(self.queries.get_toolkit, {"slug": slug})
-        return ToolkitRow(**rows[0]) if rows else None
+        return self._checked(rows[0]) if rows else None
 
     async def put_toolkit(
         self, slug: str, *, source: str, definition: str, replace: bool
@@ -465,27 +492,28 @@ class SQLStore(LifecycleStore, Store):
             rows = await tx.conn.fetch(q.get_toolkit_locked, {"slug": slug})
             now = utcnow()
             if not rows:
-                row = ToolkitRow(slug, source, definition, 1, now, now)
+                row = self._sealed(ToolkitRow(slug, source, definition, 1, now, now))
                 try:
-                    await tx.conn.execute(q.insert_toolkit, vars(row))
+                    await tx.conn.execute(q.insert_toolkit, self._toolkit_values(row))
                 except Clash as exc:
                     raise ConflictError(
                         f"Toolkit {slug!r} was stored by another process at the same time; "
                         "read it again (ta.toolkits.get) and retry if it is not what you want."
                     ) from exc
             else:
-                current = ToolkitRow(**rows[0])
-                if current.source == source and current.definition == definition:
+                current = self._checked(rows[0])
+                same = current.source == source and current.definition == definition
+                if same and not current.altered:
                     return current, False
-                if not replace:
+                if not replace and not current.altered:  # an altered row is repaired
                     raise ConflictError(
                         f"Toolkit {slug!r} is already stored (version {current.version}, "
                         f"{current.source}) with another definition; pass replace=True to "
                         "replace it."
                     )
-                row = ToolkitRow(slug, source, definition, current.version + 1,
-                                 current.created_at, now)  # fmt: skip
-                values = {**vars(row), "expected": current.version}
+                row = self._sealed(ToolkitRow(slug, source, definition, current.version + 1,
+                                              current.created_at, now))  # fmt: skip
+                values = {**self._toolkit_values(row), "expected": current.version}
                 if await tx.conn.execute(q.update_toolkit, values) != 1:
                     raise ConflictError(f"Toolkit {slug!r} changed while it was stored; retry.")
             tx.touch_toolkits()
@@ -531,6 +559,11 @@ class SQLStore(LifecycleStore, Store):
                     await tx.conn.executemany(q.rewrite[cls], updates)
                 rewritten += len(updates)
             rewritten += await self._reencrypt_webhooks(tx, primary)
+            for values in await tx.conn.fetch(q.other_key_toolkits, primary):
+                row = self._checked(values)
+                if not row.altered:  # an altered row stays refused: never sealed again
+                    await tx.conn.execute(q.remac_toolkit, self._toolkit_values(self._sealed(row)))
+                    rewritten += 1
             now = utcnow()
             await tx.conn.execute(q.add_key, {"key_id": self.keyring.primary_id, "now": now})
             await tx.conn.execute(q.drop_other_keys, primary)
