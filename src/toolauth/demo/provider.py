@@ -554,9 +554,15 @@ class DemoProvider:
             return key
 
     def issue_tokens(
-        self, username: str, *, client_id: str, scopes: Iterable[str] | None = None
+        self,
+        username: str,
+        *,
+        client_id: str,
+        scopes: Iterable[str] | None = None,
+        resource: str | None = None,
     ) -> dict[str, Any]:
-        """Mint a token response without the browser flow, as if the user had consented."""
+        """Mint a token response without the browser flow, as if the user had consented;
+        bound to ``resource`` (RFC 8707) when given."""
         with self._lock:
             if username not in self._users:
                 raise ValueError(f"unknown user {username!r}")
@@ -568,7 +574,9 @@ class DemoProvider:
             if unknown:
                 raise ValueError(f"unknown scopes {unknown}")
             grant_id = secrets.token_hex(8)
-            return self._issue(client_id, username, granted, grant_id, refresh_scopes=granted)
+            return self._issue(
+                client_id, username, granted, grant_id, refresh_scopes=granted, resource=resource
+            )
 
     def expire_access_tokens(self) -> None:
         """Make every access token issued so far expired, to force a refresh."""
