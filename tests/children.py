@@ -19,6 +19,11 @@ Roles:
              TOOLAUTH_BASE_URL, the public URL), prints {"url", "pid"}; then answers orders:
              {"do": "auth_config", "toolkit"} -> {"id"}; {"do": "link", "user_id",
              "auth_config_id"} -> {"link_id", "redirect_url", "connected_account_id"}.
+    register reads {"mcp_url", "auth_config_id"}, adds the MCP server as toolkit ``notes``,
+             serves its connect app (links point at TOOLAUTH_BASE_URL), prints {"ready"};
+             reads {"go"}, makes a link and opens it on its own connect app (which registers
+             the OAuth client, RFC 7591, if nobody has); prints {"status_code", "client_id"}
+             (the client id the redirect to the authorization server carries).
 """
 
 from __future__ import annotations
@@ -48,7 +53,8 @@ class Child:
             sys.executable, "-m", "tests.children", role, json.dumps(dict(env)),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            # this tree's src first: the venv's editable install may point at another checkout
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])},
         )  # fmt: skip
         return cls(proc, role)
 
@@ -173,6 +179,22 @@ async def _instance(ta: Any) -> None:
                 _say(error=f"unknown order {order!r}")
 
 
+async def _register(ta: Any) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    import httpx
+
+    order = await _hear()
+    await ta.toolkits.add_mcp("notes", url=order["mcp_url"], name="Notes")
+    async with ta.serve(port=0) as url, httpx.AsyncClient(timeout=30) as http:
+        _say(ready=True)
+        await _hear()
+        req = await ta.connected_accounts.link(f"user-{os.getpid()}", order["auth_config_id"])
+        response = await http.get(f"{url}/link/{req.link_id}")
+        query = parse_qs(urlsplit(response.headers.get("location", "")).query)
+        _say(status_code=response.status_code, client_id=query.get("client_id", [""])[0])
+
+
 async def _main(role: str, environ: dict[str, str]) -> None:
     from toolauth import AsyncToolAuth, Settings
 
@@ -185,6 +207,8 @@ async def _main(role: str, environ: dict[str, str]) -> None:
             await _calls(ta)
         elif role == "instance":
             await _instance(ta)
+        elif role == "register":
+            await _register(ta)
         else:
             raise SystemExit(f"unknown role {role!r}")
 
