@@ -27,6 +27,11 @@ Roles:
              ``session.tools()``); an error -> {"error", "message"}.
     keeper   runs ``ta.keeper().run()`` (refresh, probe, deliver webhooks) and prints
              {"ready", "pid"}; it runs until killed or its stdin closes.
+    register reads {"mcp_url", "auth_config_id"}, adds the MCP server as toolkit ``notes``,
+             serves its connect app (links point at TOOLAUTH_BASE_URL), prints {"ready"};
+             reads {"go"}, makes a link and opens it on its own connect app (which registers
+             the OAuth client, RFC 7591, if nobody has); prints {"status_code", "client_id"}
+             (the client id the redirect to the authorization server carries).
 """
 
 from __future__ import annotations
@@ -230,6 +235,22 @@ async def _keeper(ta: Any) -> None:
         running.cancel()
 
 
+async def _register(ta: Any) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    import httpx
+
+    order = await _hear()
+    await ta.toolkits.add_mcp("notes", url=order["mcp_url"], name="Notes")
+    async with ta.serve(port=0) as url, httpx.AsyncClient(timeout=30) as http:
+        _say(ready=True)
+        await _hear()
+        req = await ta.connected_accounts.link(f"user-{os.getpid()}", order["auth_config_id"])
+        response = await http.get(f"{url}/link/{req.link_id}")
+        query = parse_qs(urlsplit(response.headers.get("location", "")).query)
+        _say(status_code=response.status_code, client_id=query.get("client_id", [""])[0])
+
+
 async def _main(role: str, environ: dict[str, str]) -> None:
     from toolauth import AsyncToolAuth, Settings
 
@@ -246,6 +267,8 @@ async def _main(role: str, environ: dict[str, str]) -> None:
             await _worker(ta)
         elif role == "keeper":
             await _keeper(ta)
+        elif role == "register":
+            await _register(ta)
         else:
             raise SystemExit(f"unknown role {role!r}")
 

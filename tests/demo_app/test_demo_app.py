@@ -97,7 +97,7 @@ async def test_first_use_links_waits_and_answers_in_one_turn(demo_app):
         assert (status["status"], status["connected_account_status"]) == ("COMPLETED", "ACTIVE")
         connections = (await http.get(f"{url}/api/connections")).json()["connections"]
     assert {c["toolkit"]: c["status"] for c in connections} == {
-        "demo": "active", "github": "not_connected",
+        "demo": "active", "github": "not_connected", "notes": "not_connected",
     }  # fmt: skip
     # No token reaches the page: not in the stream, not in any tool result.
     assert "access_token" not in json.dumps(events)
@@ -275,6 +275,11 @@ def test_the_scripted_model_reads_what_the_demo_promises():
     assert intent_of("Create an item called “Buy milk”.").args == {"name": "Buy milk"}
     assert intent_of("add item named list my items").args == {"name": "list my items"}
     assert intent_of("list my github repos").tool == "GITHUB_LIST_REPOSITORIES"
+    assert intent_of("list my notes").args == {"tool": "list_notes", "arguments": {}}
+    assert intent_of("Add a note called “Call the Hatter”.").args == {
+        "tool": "add_note", "arguments": {"title": "Call the Hatter"},
+    }  # fmt: skip
+    assert intent_of("add item named list my notes").args == {"name": "list my notes"}
     assert intent_of("what's the weather?") is None
 
 
@@ -371,3 +376,50 @@ def test_static_files_ship_in_the_package(name):
     from importlib import resources
 
     assert (resources.files("toolauth.demo") / "static" / name).is_file()
+
+
+async def test_notes_mcp_server_connects_in_chat_and_its_tools_answer(demo_app):
+    """Notes (MCP demo) is a remote MCP server in the demo's process, added with add_mcp
+    (RFC 9728 discovery from its 401, the demo provider's RFC 8414 metadata): the chat meets an
+    unconnected user, shows the Connect button, registers the client (RFC 7591) and calls the
+    server's tool through its dispatcher in the same turn, with a token for the server only."""
+    demo, url = demo_app
+    events = await chat(url, "list my notes", "thread-notes-1")
+    assert kinds(events) == [
+        ("tool_start", "NOTES_CALL_TOOL"),
+        ("connect_link", None),
+        ("tool_end", "NOTES_CALL_TOOL"),
+        ("tool_start", "COMPOSIO_MANAGE_CONNECTIONS"),
+        ("tool_end", "COMPOSIO_MANAGE_CONNECTIONS"),
+        ("tool_start", "NOTES_CALL_TOOL"),
+        ("tool_end", "NOTES_CALL_TOOL"),
+        ("message", None),
+        ("done", None),
+    ]
+    link = events[1]
+    assert (link["toolkit"], link["toolkit_name"]) == ("notes", "Notes (MCP demo)")
+    assert link["redirect_url"] == f"{url}/link/{link['link_id']}"
+    assert "Tea party: Bring jam tarts." in events[-2]["text"]
+    definition = demo.ta.toolkits.get("notes")
+    assert definition.mcp is not None and definition.mcp.url == f"{url}/notes/mcp"
+    assert definition.mcp.issuer == f"{url}/demo"
+    (account,) = await demo.ta.connected_accounts.list(user_id="demo-user", toolkit="notes")
+    token = account.credentials["access_token"].get_secret_value()
+    assert demo.provider.introspect(token)["aud"] == f"{url}/notes/mcp"  # RFC 8707
+    assert demo.provider.stats.registrations == 1
+    events = await chat(url, "add a note called Call the Hatter", "thread-notes-1")
+    assert kinds(events)[:2] == [("tool_start", "NOTES_CALL_TOOL"), ("tool_end", "NOTES_CALL_TOOL")]
+    assert events[0]["args"] == {"tool": "add_note", "arguments": {"title": "Call the Hatter"}}
+    assert "Added the note “Call the Hatter”" in events[-2]["text"]
+    events = await chat(url, "list my notes", "thread-notes-2")
+    assert "connect_link" not in [e["type"] for e in events]
+    assert "Call the Hatter" in events[-2]["text"]
+    assert [n.title for n in demo.notes.list("alice")] == ["Tea party", "Call the Hatter"]
+    assert token not in json.dumps(events)
+    async with httpx.AsyncClient() as http:
+        await signed_in(http, url)
+        connections = (await http.get(f"{url}/api/connections")).json()["connections"]
+        refused = await http.post(f"{url}/notes/mcp", json={}, headers={"authorization": "x"})
+    assert {c["toolkit"]: c["status"] for c in connections}["notes"] == "active"
+    assert refused.status_code == 401  # the server answers only the provider's tokens
+    assert "resource_metadata=" in refused.headers["www-authenticate"]

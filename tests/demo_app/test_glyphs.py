@@ -12,6 +12,7 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 
+from toolauth.demo.app import SESSION_COOKIE
 from toolauth.demo.local import DEMO_CLIENT_ID, GITHUB_CLIENT_ID
 from toolauth.demo.provider import _s256
 
@@ -65,9 +66,8 @@ async def test_pages_show_only_characters_every_font_has(demo_app):
         pages += await provider_pages(http, url, GITHUB_CLIENT_ID, "repo read:user")
 
         config = await demo.ta.auth_configs.create("demo", auth_scheme="API_KEY")
-        link = await demo.ta.connected_accounts.link(
-            demo.chat.user_id, config.id
-        )  # the signed-in user
+        link = await demo.ta.connected_accounts.link("glyph-user", config.id)
+        http.cookies.set(SESSION_COOKIE, demo.session_cookie("glyph-user"))  # its user's browser
         form = await http.get(link.redirect_url)
         assert "Demo API key" in form.text
         rejected = await http.post(

@@ -11,11 +11,17 @@ POST /api/connections/{slug}/disconnect   delete the user's accounts of that too
 GET  /connected                where connect links end (closes the popup)
 /demo/...                      the demo OAuth provider (login, consent, token, items API)
 /github-api/...                the fake GitHub REST API behind the simulated "github" toolkit
+/notes/mcp                     Notes (MCP demo): a remote MCP server (streamable HTTP), an OAuth
+                               protected resource of the demo provider, added with add_mcp
+/.well-known/oauth-protected-resource/notes/mcp   its RFC 9728 metadata
 /link/..., /oauth/callback, /api/links/{id}, ...   the connect app (ta.asgi_app())
 ```
 
 Everything lives in one process on one port. Call :meth:`DemoApp.bind` with the served URL
-before the first request: OAuth redirect URIs and connect links are built on it.
+before the first request: OAuth redirect URIs and connect links are built on it. Once the
+server listens, :meth:`DemoApp.ready` (called by ``toolauth demo`` at start, and by every API
+request until it has run) adds the Notes MCP server with ``ta.toolkits.add_mcp``: discovery
+over HTTP from the server's 401 to the provider's metadata, as for any remote MCP server.
 
 Connect links are bound to the signed-in user, as in a real app: the connect app is mounted
 with ``verify_user``, which reads the chat's session cookie, so a link opened in a browser that
@@ -31,6 +37,7 @@ import hashlib
 import hmac
 import html
 import json
+import logging
 import os
 import re
 import secrets
@@ -49,15 +56,20 @@ from starlette.routing import Mount, Route
 from .._client import AsyncToolAuth
 from .._exceptions import ToolAuthError
 from .._settings import Settings
-from .chat import DEMO_USER_ID, DemoChat
+from .chat import DEMO_USER_ID, NOTES_NAME, NOTES_SLUG, DemoChat
 from .github import FAKE_GITHUB_PATH, create_fake_github, simulated_github_toolkit
 from .local import oauth_environ, register_clients
 from .model import ChosenModel, choose_model
+from .notes_mcp import NotesStore, notes_app
 from .provider import DemoProvider
 
-__all__ = ["SESSION_COOKIE", "DemoApp", "demo_settings"]
+__all__ = ["NOTES_PATH", "SESSION_COOKIE", "DemoApp", "demo_settings"]
+
+_log = logging.getLogger("toolauth.demo")
 
 SESSION_COOKIE = "toolauth_demo_session"
+NOTES_PATH = "/notes/mcp"
+"""Where the Notes MCP server answers (its RFC 9728 metadata is at the well-known path)."""
 
 _ASSETS = {
     "chat.js": "text/javascript; charset=utf-8",
@@ -104,6 +116,22 @@ def demo_settings(home: Path, environ: Mapping[str, str] | None = None) -> Setti
     return Settings.from_env(env, database_url=f"sqlite:///{home / 'toolauth.db'}")
 
 
+class _Forward:
+    """An ASGI app that passes requests to the Notes MCP server once :meth:`DemoApp.bind`
+    built it (its resource URL is the served URL)."""
+
+    def __init__(self, demo: DemoApp) -> None:
+        self.demo = demo
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        app = self.demo.notes_app
+        if app is None:
+            response = Response("The demo is not bound to its URL yet.", 503)
+            await response(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+
 class DemoApp:
     """The demo, ready to serve: ``app`` is the ASGI app, ``bind(url)`` before serving."""
 
@@ -123,6 +151,13 @@ class DemoApp:
         self.ta.catalog.register(simulated_github_toolkit(), replace=True)
         self.chat = DemoChat(self.ta, self.chosen, wait_timeout=wait_timeout)
         self.base_url: str | None = None
+        self.notes = NotesStore()
+        self.notes_app: Any = None  # the Notes MCP server's ASGI app, built by bind()
+        self._bound = asyncio.Event()
+        self._notes_up = asyncio.Event()
+        self._notes_stop = asyncio.Event()
+        self._ready = False
+        self._ready_lock = asyncio.Lock()
         self._locks: dict[str, asyncio.Lock] = {}
         self._turns: set[asyncio.Task[None]] = set()
         self._stopping = False
@@ -140,6 +175,8 @@ class DemoApp:
                 Route("/api/connections/{toolkit}/disconnect", self.disconnect, methods=["POST"]),
                 Mount("/demo", self.provider.app),
                 Mount(FAKE_GITHUB_PATH, create_fake_github(self.provider)),
+                Route(NOTES_PATH, _Forward(self)),
+                Route(f"/.well-known/oauth-protected-resource{NOTES_PATH}", _Forward(self)),
                 Mount("/", self.ta.asgi_app(verify_user=self.signed_in_user)),
             ],
             middleware=[
@@ -154,7 +191,35 @@ class DemoApp:
         self.base_url = base_url
         self.ta.urls.serving_at(base_url)
         register_clients(self.provider, base_url)
-        self.chat.start(base_url)
+        self.notes_app = notes_app(
+            f"{base_url}{NOTES_PATH}", issuer=f"{base_url}/demo",
+            introspect=self.provider.introspect, store=self.notes,
+        )  # fmt: skip
+        self._bound.set()
+
+    async def ready(self) -> None:
+        """Add the Notes MCP server as toolkit ``notes`` (``ta.toolkits.add_mcp``, discovery
+        over HTTP, so the server must be listening) and start the chat's agent; once. Should
+        discovery fail, the chat starts without Notes and the log says why."""
+        if self._ready:
+            return
+        async with self._ready_lock:
+            if self._ready:
+                return
+            if self.base_url is None:
+                raise RuntimeError("DemoApp.bind(base_url) was not called")
+            toolkits = self.chat.toolkits
+            try:
+                await asyncio.wait_for(self._notes_up.wait(), 30)
+                await self.ta.toolkits.add_mcp(
+                    NOTES_SLUG, url=f"{self.base_url}{NOTES_PATH}", name=NOTES_NAME, replace=True
+                )
+            except (ToolAuthError, asyncio.TimeoutError) as exc:
+                reason = exc.message if isinstance(exc, ToolAuthError) else "it did not start"
+                _log.warning("Notes (MCP demo) is not available: %s", reason)
+                toolkits = tuple(t for t in toolkits if t != NOTES_SLUG)
+            self.chat.start(self.base_url, toolkits=toolkits)
+            self._ready = True
 
     async def end_turns(self) -> None:
         """End every running agent turn (the server is stopping): each stream says so and
@@ -168,10 +233,26 @@ class DemoApp:
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         await self.ta.open()
+        notes = asyncio.create_task(self._run_notes(), name="demo notes MCP server")
         try:
             yield
         finally:
+            self._notes_stop.set()
+            await notes
             await self.ta.aclose()
+
+    async def _run_notes(self) -> None:
+        """The Notes server's own lifespan (its MCP session manager), from bind() until the
+        demo stops."""
+        stop = asyncio.ensure_future(self._notes_stop.wait())
+        bound = asyncio.ensure_future(self._bound.wait())
+        await asyncio.wait({stop, bound}, return_when=asyncio.FIRST_COMPLETED)
+        bound.cancel()
+        if self.notes_app is not None and not self._notes_stop.is_set():
+            async with self.notes_app.router.lifespan_context(self.notes_app):
+                self._notes_up.set()
+                await stop
+        stop.cancel()
 
     # the signed-in user ---------------------------------------------------------------
     def _signature(self, user_id: str) -> str:
@@ -237,6 +318,7 @@ class DemoApp:
 
     # JSON API -----------------------------------------------------------------------------
     async def info(self, request: Request) -> Response:
+        await self.ready()
         return _secure(
             JSONResponse({
                 "model": self.chosen.label,
@@ -253,6 +335,7 @@ class DemoApp:
         signed_out = self._signed_out(request)
         if signed_out is not None:
             return signed_out
+        await self.ready()
         return _secure(JSONResponse({"connections": await self.chat.connections()}))
 
     def _refuse_cross_site(self, request: Request) -> Response | None:
@@ -272,6 +355,7 @@ class DemoApp:
         refused = self._refuse_cross_site(request) or self._signed_out(request)
         if refused is not None:
             return refused
+        await self.ready()
         try:
             removed = await self.chat.disconnect(request.path_params["toolkit"])
         except ToolAuthError as exc:
@@ -282,6 +366,7 @@ class DemoApp:
         refused = self._refuse_cross_site(request) or self._signed_out(request)
         if refused is not None:
             return refused
+        await self.ready()
         try:
             body = json.loads(await request.body())
         except ValueError:

@@ -20,10 +20,12 @@ if TYPE_CHECKING:
     from .._client import AsyncToolAuth
     from ..resources.sessions import Session
 
-__all__ = ["DEMO_TOOLKITS", "DEMO_USER_ID", "DemoChat"]
+__all__ = ["DEMO_TOOLKITS", "DEMO_USER_ID", "NOTES_NAME", "NOTES_SLUG", "DemoChat"]
 
 DEMO_USER_ID = "demo-user"
-DEMO_TOOLKITS = ("demo", "github")
+NOTES_SLUG = "notes"
+NOTES_NAME = "Notes (MCP demo)"
+DEMO_TOOLKITS = ("demo", "github", NOTES_SLUG)
 _MAX_RESULT = 4000
 
 
@@ -59,10 +61,14 @@ class DemoChat:
         self._session: Session | None = None
         self._agent: Any = None
 
-    def start(self, base_url: str) -> None:
-        """Make the session and the agent; connect links come back to ``{base_url}/connected``."""
+    def start(self, base_url: str, *, toolkits: Sequence[str] | None = None) -> None:
+        """Make the session and the agent; connect links come back to ``{base_url}/connected``.
+        ``toolkits`` narrows the chat's toolkits (the demo leaves out one it could not add)."""
         from langchain.agents import create_agent
         from langgraph.checkpoint.memory import InMemorySaver
+
+        if toolkits is not None:
+            self.toolkits = tuple(toolkits)
 
         self._session = self.ta.create(
             self.user_id, toolkits=list(self.toolkits), resume="wait",

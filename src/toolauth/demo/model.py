@@ -10,6 +10,9 @@ toolkit connected it calls the tool again and summarises the result. It understa
 - "create an item called X"       -> ``DEMO_CREATE_ITEM``
 - "list my github repos"          -> ``GITHUB_LIST_REPOSITORIES`` (the simulated GitHub)
 - "who am I on github"            -> ``GITHUB_GET_THE_AUTHENTICATED_USER``
+- "list my notes"                 -> ``NOTES_CALL_TOOL`` with ``list_notes`` (the Notes MCP
+                                     server's dispatcher tool, see toolauth.langchain._mcp)
+- "add a note called X"           -> ``NOTES_CALL_TOOL`` with ``add_note``
 
 Set ``TOOLAUTH_DEMO_MODEL`` (e.g. ``openai:gpt-4o-mini``) to use a real model through
 ``langchain.chat_models.init_chat_model`` when its provider package and key are present.
@@ -32,6 +35,7 @@ from pydantic import Field
 
 __all__ = [
     "MANAGE_TOOL",
+    "NOTES_TOOL",
     "ChosenModel",
     "ScriptedDemoModel",
     "choose_model",
@@ -40,6 +44,9 @@ __all__ = [
 ]
 
 MANAGE_TOOL = "COMPOSIO_MANAGE_CONNECTIONS"
+NOTES_TOOL = "NOTES_CALL_TOOL"
+"""The Notes MCP server's dispatcher: the demo's agent is built before anyone listed the
+server's tools, so it calls them by name through this one tool."""
 
 HELP = (
     "I'm the demo's scripted assistant (no LLM involved). Try one of these:\n"
@@ -47,6 +54,8 @@ HELP = (
     "• list my items\n"
     "• create an item called Buy milk\n"
     "• list my github repos\n"
+    "• list my notes  (Notes is a remote MCP server)\n"
+    "• add a note called Call the Hatter\n"
     "The first time you use an app I'll ask for your permission with a Connect button."
 )
 
@@ -55,7 +64,9 @@ SYSTEM_PROMPT = (
     "When a tool answers that a connection is required, call COMPOSIO_MANAGE_CONNECTIONS "
     "with that toolkit: the chat shows the user a Connect button and the tool returns once "
     "they have connected, so just continue with the task. Do not paste connect links; the "
-    "button is already shown. 'Demo' and 'GitHub (demo)' are simulated apps on this machine."
+    "button is already shown. 'Demo' and 'GitHub (demo)' are simulated apps on this machine; "
+    "'Notes (MCP demo)' is a remote MCP server on this machine: call NOTES_CALL_TOOL with no "
+    "tool to list its tools, then with a tool name and its arguments."
 )
 
 
@@ -73,17 +84,31 @@ _CREATE = re.compile(
 )
 
 
+_ADD_NOTE = re.compile(
+    r"\b(?:create|add|make|new|write)\b(?:\s+(?:a|an|one))?(?:\s+new)?\s+note\b"
+    r"(?:\s+(?:called|named|titled))?\s*[:\-]?\s*(?P<name>.+)$",
+    re.I | re.S,
+)
+
 _QUOTES = "\"'\u201c\u201d\u2018\u2019"  # straight and curly quotes
 
 
 def intent_of(text: str) -> Intent | None:
     """The tool a user's message asks for, or ``None`` when the script has no answer."""
     lowered = text.lower()
+    noted = _ADD_NOTE.search(text.strip())
+    if noted:
+        title = noted.group("name").strip().rstrip(".!?").strip().strip(_QUOTES).strip()
+        if title:
+            args = {"tool": "add_note", "arguments": {"title": title[:200]}}
+            return Intent(NOTES_TOOL, "notes", args)
     created = _CREATE.search(text.strip())
     if created:
         name = created.group("name").strip().rstrip(".!?").strip().strip(_QUOTES).strip()
         if name:
             return Intent("DEMO_CREATE_ITEM", "demo", {"name": name[:200]})
+    if re.search(r"\bnotes?\b", lowered):
+        return Intent(NOTES_TOOL, "notes", {"tool": "list_notes", "arguments": {}})
     if "github" in lowered or re.search(r"\brepo(s|sitories|sitory)?\b", lowered):
         if re.search(r"\brepo", lowered):
             return Intent("GITHUB_LIST_REPOSITORIES", "github", {})
@@ -108,7 +133,7 @@ def text_of(message: BaseMessage) -> str:
     return "".join(parts)
 
 
-_NAMES = {"demo": "Demo", "github": "GitHub (demo)"}
+_NAMES = {"demo": "Demo", "github": "GitHub (demo)", "notes": "Notes (MCP demo)"}
 
 
 def _call(name: str, args: Mapping[str, Any], text: str = "") -> AIMessage:
@@ -153,6 +178,13 @@ def _summary(intent: Intent, result: Any) -> str:
             for r in repos
         ]
         return f"Your repositories on GitHub (demo):\n{_bullets(lines)}"
+    if intent.tool == NOTES_TOOL and intent.args.get("tool") == "list_notes":
+        notes = [f"{n.get('title')}: {n.get('body') or '—'}" for n in result.get("notes", [])]
+        if not notes:
+            return "You have no notes in Notes (MCP demo) yet. Ask me to add one."
+        return f"You have {len(notes)} note(s) in Notes (MCP demo):\n{_bullets(notes)}"
+    if intent.tool == NOTES_TOOL and intent.args.get("tool") == "add_note":
+        return f"Added the note “{result.get('title')}” to Notes (MCP demo)."
     if intent.tool == "GITHUB_GET_THE_AUTHENTICATED_USER":
         return f"On GitHub (demo) you are {result.get('login')} ({result.get('name')})."
     return json.dumps(result, ensure_ascii=False)[:1000]

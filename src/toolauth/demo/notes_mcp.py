@@ -15,9 +15,11 @@ async with serve_app(app, port=9000): ...
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import secrets
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -97,6 +99,19 @@ def _user(public: bool) -> str:
     return token.subject
 
 
+@contextlib.contextmanager
+def _logging_left_alone() -> Iterator[None]:
+    """The SDK's ``MCPServer`` calls ``logging.basicConfig`` when built; a library must not
+    configure the application's logging, so the root logger is put back as it was."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
 def notes_app(
     url: str,
     *,
@@ -109,19 +124,20 @@ def notes_app(
     with neither, a public server (no auth, one shared ``anonymous`` notebook)."""
     notes = store if store is not None else NotesStore()
     public = introspect is None or issuer is None
-    server = MCPServer(
-        "Notes (MCP demo)",
-        instructions="A small notes app: list and add the signed-in user's notes.",
-        token_verifier=None if public else _Introspecting(introspect),  # type: ignore[arg-type]
-        auth=None
-        if public
-        else AuthSettings(
-            issuer_url=AnyHttpUrl(issuer),  # type: ignore[arg-type]
-            resource_server_url=AnyHttpUrl(url),
-            validate_token_resource=True,  # RFC 8707: tokens for another resource are refused
-            required_scopes=None,
-        ),
-    )
+    with _logging_left_alone():  # the SDK calls logging.basicConfig
+        server = MCPServer(
+            "Notes (MCP demo)",
+            instructions="A small notes app: list and add the signed-in user's notes.",
+            token_verifier=None if public else _Introspecting(introspect),  # type: ignore[arg-type]
+            auth=None
+            if public
+            else AuthSettings(
+                issuer_url=AnyHttpUrl(issuer),  # type: ignore[arg-type]
+                resource_server_url=AnyHttpUrl(url),
+                validate_token_resource=True,  # RFC 8707: tokens for another resource are refused
+                required_scopes=None,
+            ),
+        )
 
     @server.tool(description="List the user's notes (title and body of each).")
     def list_notes() -> NotesList:

@@ -109,6 +109,9 @@ class ProviderConfig:
         dynamic_registration: serve ``/oauth/register`` (RFC 7591) and name it in the metadata.
         advertise_s256: list ``S256`` in ``code_challenge_methods_supported`` (turn off to
             simulate a server an MCP client must refuse).
+        token_response_aud: "resource" adds ``aud`` naming the grant's resource to token
+            responses; any other string names that audience instead (a confused authorization
+            server issuing tokens for another resource); None adds nothing.
     """
 
     issuer: str | None = None
@@ -128,6 +131,7 @@ class ProviderConfig:
     code_ttl: float = 60.0
     dynamic_registration: bool = True
     advertise_s256: bool = True
+    token_response_aud: str | None = None
 
     def __post_init__(self) -> None:
         if self.token_endpoint_fault is not None and self.token_endpoint_fault not in _FAULTS:
@@ -554,9 +558,15 @@ class DemoProvider:
             return key
 
     def issue_tokens(
-        self, username: str, *, client_id: str, scopes: Iterable[str] | None = None
+        self,
+        username: str,
+        *,
+        client_id: str,
+        scopes: Iterable[str] | None = None,
+        resource: str | None = None,
     ) -> dict[str, Any]:
-        """Mint a token response without the browser flow, as if the user had consented."""
+        """Mint a token response without the browser flow, as if the user had consented;
+        bound to ``resource`` (RFC 8707) when given."""
         with self._lock:
             if username not in self._users:
                 raise ValueError(f"unknown user {username!r}")
@@ -568,7 +578,9 @@ class DemoProvider:
             if unknown:
                 raise ValueError(f"unknown scopes {unknown}")
             grant_id = secrets.token_hex(8)
-            return self._issue(client_id, username, granted, grant_id, refresh_scopes=granted)
+            return self._issue(
+                client_id, username, granted, grant_id, refresh_scopes=granted, resource=resource
+            )
 
     def expire_access_tokens(self) -> None:
         """Make every access token issued so far expired, to force a refresh."""
@@ -605,6 +617,9 @@ class DemoProvider:
         body: dict[str, Any] = {"access_token": access, "token_type": "Bearer"}
         if not self.config.omit_expires_in:
             body["expires_in"] = int(ttl)
+        aud = self.config.token_response_aud
+        if aud is not None and (aud != "resource" or resource is not None):
+            body["aud"] = resource if aud == "resource" else aud
         if refresh_scopes is not None:
             value = secrets.token_urlsafe(32)
             self._refresh_tokens[value] = _RefreshToken(

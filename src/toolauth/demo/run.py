@@ -35,6 +35,8 @@ class _Server(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        if self.started:  # listening: add the Notes MCP server over HTTP, start the chat
+            await self.demo.ready()
         if self.open_browser and self.started:
             threading.Thread(target=_open, args=(self.url,), daemon=True).start()
 

@@ -108,6 +108,7 @@ async def _token_request(
     deadline: float | None,
     max_bytes: int,
     sent: Iterable[str],
+    resource: str | None = None,
 ) -> TokenSet:
     headers, body = client_auth(auth_method, client_id, client_secret)
     # RFC 6749 §4.1.3 / §6: form-encoded POST. Ask for JSON (GitHub answers form-encoded
@@ -144,7 +145,7 @@ async def _token_request(
         )
     return parse_token_response(
         answer.status_code, answer.content_type, answer.text, token_path=token_path,
-        secrets=secrets,
+        secrets=secrets, resource=resource,
     )  # fmt: skip
 
 
@@ -173,7 +174,7 @@ async def exchange_code(
     return await _token_request(
         http, token_url, form, auth_method=auth_method, client_id=client_id,
         client_secret=client_secret, token_path=token_path, deadline=deadline,
-        max_bytes=max_bytes, sent=(code, code_verifier or ""),
+        max_bytes=max_bytes, sent=(code, code_verifier or ""), resource=resource,
     )  # fmt: skip
 
 
@@ -203,7 +204,7 @@ async def refresh_tokens(
         return await _token_request(
             http, token_url, form, auth_method=auth_method, client_id=client_id,
             client_secret=client_secret, token_path=token_path, deadline=deadline,
-            max_bytes=max_bytes, sent=(refresh_token,),
+            max_bytes=max_bytes, sent=(refresh_token,), resource=resource,
         )  # fmt: skip
     except OAuthError as exc:
         raise TokenRefreshError(

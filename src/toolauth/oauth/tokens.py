@@ -248,6 +248,56 @@ def _without(data: dict[str, Any], paths: set[str], prefix: str = "") -> dict[st
     return kept
 
 
+def _audiences(value: object) -> list[str] | None:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return None
+
+
+def _jwt_audiences(access_token: str) -> list[str] | None:
+    """The ``aud`` of an RFC 9068 JWT access token (header ``typ`` ``at+jwt``), read without
+    checking its signature (the resource server does that; this only catches a token meant
+    for another resource); ``None`` for any other token, which stays opaque."""
+    parts = access_token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        header, payload = (
+            json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in parts[:2]
+        )
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(header, dict) or not isinstance(payload, dict):
+        return None
+    if str(header.get("typ", "")).lower() not in {"at+jwt", "application/at+jwt"}:
+        return None
+    return _audiences(payload.get("aud"))
+
+
+def check_resource(data: dict[str, Any], access_token: str, resource: str) -> None:
+    """RFC 8707 §2 / RFC 9068 §3: when the answer says whom the token is for (``resource``
+    or ``aud`` in the token response, or the ``aud`` of an ``at+jwt`` access token), it must
+    include ``resource``; else an ``OAuthError`` (``invalid_target``) and nothing is kept."""
+    named: list[str] = []
+    for key in ("resource", "aud"):
+        if key in data:
+            found = _audiences(data[key])
+            if found is None:
+                raise OAuthError("invalid_response", f"The token response's {key} is malformed.")
+            named += found
+    named += _jwt_audiences(access_token) or []
+    if named and resource not in named:
+        shown = quote_provider_text(", ".join(named)[:200]) or "?"
+        raise OAuthError(
+            "invalid_target",
+            f"The authorization server issued a token for another resource ({shown}), not "
+            f"{resource}; it was not stored. The server's authorization setup may have "
+            "changed: add the toolkit again (add_mcp(..., replace=True)) and reconnect.",
+        )
+
+
 def parse_token_response(
     status: int,
     content_type: str,
@@ -255,13 +305,16 @@ def parse_token_response(
     *,
     token_path: str | None = None,
     secrets: Iterable[str] = (),
+    resource: str | None = None,
 ) -> TokenSet:
     """A ``TokenSet`` from a token endpoint's answer, or an ``OAuthError`` with the §5.2 code.
 
     The provider is not trusted: its ``error`` code must look like one, its
     ``error_description`` is quoted, cleaned and cut (:func:`quote_provider_text`) with any of
     ``secrets`` (what we sent: client secret, code, verifier, refresh token) removed, and a
-    body that is not understood is never echoed (it might hold a token).
+    body that is not understood is never echoed (it might hold a token). With ``resource``
+    (RFC 8707), a token the answer says is for another resource is refused
+    (:func:`check_resource`).
     """
     secrets = tuple(secrets)
     data = _body(content_type, text)
@@ -283,6 +336,8 @@ def parse_token_response(
     access = data.get("access_token")
     if not isinstance(access, str) or not access:
         raise OAuthError("invalid_response", "The token response has no access_token.")
+    if resource is not None:
+        check_resource(data, access, resource)
     token_type = str(data.get("token_type") or "Bearer")
     expires = _lifetime(data.get("expires_in"))
     raw_scope = data.get("scope", whole.get("scope"))
