@@ -227,6 +227,17 @@ async def test_a_slug_not_seen_yet_is_read_from_the_store_before_it_is_refused(
     await until(lambda: other.toolkits.get("acme").name == "Acme v2")
 
 
+async def test_updating_a_config_of_a_toolkit_not_seen_yet_reads_it_from_the_store(
+    ta: AsyncToolAuth, other: AsyncToolAuth
+) -> None:
+    await other.store()
+    await ta.toolkits.register(acme())
+    config = await ta.auth_configs.create("acme")
+    assert "acme" not in other.catalog
+    updated = await other.auth_configs.update(config.id, name="Acme for everyone")
+    assert updated.name == "Acme for everyone" and "acme" in other.catalog
+
+
 async def test_the_same_definition_again_changes_nothing_and_another_needs_replace(
     ta: AsyncToolAuth, backend: Backend
 ) -> None:
