@@ -271,7 +271,7 @@ async def test_a_failed_revocation_of_the_old_grant_is_a_warning(
     await browser.oauth_consent(first.redirect_url or "")
     old = await first.wait_for_connection(timeout=5)
     # The provider's revocation endpoint is unreachable from now on.
-    demo_variant(ta, revocation_url=f"http://127.0.0.1:{free_port()}/oauth/revoke")
+    await demo_variant(ta, revocation_url=f"http://127.0.0.1:{free_port()}/oauth/revoke")
     again = await ta.connected_accounts.link("carol", config.id, reinitiate=True)
     caplog.set_level(logging.WARNING)
     await browser.oauth_consent(again.redirect_url or "")
