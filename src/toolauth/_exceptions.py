@@ -114,8 +114,9 @@ class ConfirmationError(ToolAuthError):
     """``connected_accounts.confirm(code, user_id=...)`` refused the code; nothing changed.
 
     ``reason`` says why: ``"unknown"`` (no such code, or already used), ``"expired"`` (not
-    confirmed in time: the grant was revoked and erased) or ``"wrong_user"`` (the link was made
-    for another user). The message never contains the code.
+    confirmed in time: the grant was revoked and erased), ``"wrong_user"`` (the link was made
+    for another user) or ``"identity_mismatch"`` (the grant is of another provider identity
+    than the account it would reconnect). The message never contains the code.
     """
 
     error = "confirmation_failed"
@@ -128,6 +129,10 @@ class ConfirmationError(ToolAuthError):
         "wrong_user": "This confirmation code belongs to a connect link made for another "
         "user, so it was not confirmed and nothing was changed. Pass the user_id of the "
         "user signed in to your app, or send this user a link of their own.",
+        "identity_mismatch": "This grant is of another provider identity than the account it "
+        "would reconnect, so it was not confirmed and the account was not changed. Create a "
+        "link with allow_identity_change=True if the switch is meant, or connect another "
+        "account with an alias.",
     }
 
     def __init__(self, reason: str) -> None:

@@ -48,13 +48,15 @@ def _entry(toolkit: str, status: str, **values: Any) -> dict[str, Any]:
         "auth_config_id": None,
         "error_message": None,
         "was_reinitiated": False,
+        "connected_as": None,
     }
     entry.update(values)
     return entry
 
 
-def _instruction_active(name: str) -> str:
-    return f"{name} is connected. Go ahead and use its tools."
+def _instruction_active(name: str, connected_as: str | None = None) -> str:
+    who = f" as {connected_as}" if connected_as else ""
+    return f"{name} is connected{who}. Go ahead and use its tools."
 
 
 def _instruction_link(name: str, url: str) -> str:
@@ -109,7 +111,8 @@ async def manage(
         if conn.has_active_connection and not reinitiate_all:
             entries[slug] = _entry(
                 slug, "active", connected_account_id=conn.connected_account_id,
-                auth_config_id=conn.auth_config_id, instruction=_instruction_active(name),
+                auth_config_id=conn.auth_config_id, connected_as=conn.connected_as,
+                instruction=_instruction_active(name, conn.connected_as),
             )  # fmt: skip
             continue
         try:
@@ -126,9 +129,11 @@ async def manage(
             continue  # fmt: skip
         config_id = req.auth_config_id
         if req.redirect_url is None:
+            who = req.identity.display if req.identity is not None else None
             entries[slug] = _entry(
                 slug, "active", connected_account_id=req.connected_account_id,
-                auth_config_id=config_id, instruction=_instruction_active(name),
+                auth_config_id=config_id, connected_as=who,
+                instruction=_instruction_active(name, who),
             )  # fmt: skip
             continue
         requests[slug] = req
@@ -190,9 +195,11 @@ async def _wait_all(
                 "try again; calling this tool again makes a new link.",
             )  # fmt: skip
             return
+        who = account.identity.display if account.identity is not None else None
         entries[slug].update(
             status="active", has_active_connection=True, redirect_url=None,
-            connected_account_id=account.id, instruction=_instruction_active(name),
+            connected_account_id=account.id, connected_as=who,
+            instruction=_instruction_active(name, who),
         )  # fmt: skip
 
     async with anyio.create_task_group() as group:
@@ -211,7 +218,8 @@ async def _refresh_entry(
     if conn.has_active_connection:
         entries[slug].update(
             status="active", has_active_connection=True, redirect_url=None,
-            connected_account_id=conn.connected_account_id, instruction=_instruction_active(name),
+            connected_account_id=conn.connected_account_id, connected_as=conn.connected_as,
+            instruction=_instruction_active(name, conn.connected_as),
         )  # fmt: skip
     elif failed or conn.status in ("failed", "expired", "inactive"):
         reason = (answer.get("reason") if failed else None) or conn.reason

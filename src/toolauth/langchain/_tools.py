@@ -119,7 +119,8 @@ class WaitForConnectionsTool(SessionTool):
             raise ToolException(exc.message) from None
         results = [
             {"toolkit": s, "status": c.status, "has_active_connection": c.has_active_connection,
-             "connected_account_id": c.connected_account_id, "redirect_url": c.redirect_url}
+             "connected_account_id": c.connected_account_id, "redirect_url": c.redirect_url,
+             "connected_as": c.connected_as}
             for s, c in now.items()
         ]  # fmt: skip
         all_active = all(c.has_active_connection for c in now.values())

@@ -239,6 +239,7 @@ class ConnectedAccounts:
         label: str | None = None,
         reinitiate: bool = False,
         ttl: float | None = None,
+        allow_identity_change: bool = False,
     ) -> ConnectionRequest:
         """A connect link for ``user_id`` through ``auth_config_id``.
 
@@ -246,6 +247,10 @@ class ConnectedAccounts:
         ``reinitiate``; returns the same pending link while one is open. ``callback_url``
         must be on an allowed origin; the user is sent there with ``status``,
         ``connected_account_id`` and, on failure, ``error``.
+
+        Reconnecting (``reinitiate``) an account as another provider identity than the one
+        it was connected as is refused (the user sees why; the account keeps its grant)
+        unless ``allow_identity_change``.
         """
         user_id = check_user_id(user_id)
         label = check_text(label, field="label") if label is not None else None
@@ -315,7 +320,7 @@ class ConnectedAccounts:
             toolkit=config.toolkit, auth_config_id=config.id, auth_scheme=config.auth_scheme,
             status=LinkStatus.PENDING, pending_key=f"{user_id}\x1f{config.id}\x1f{label or ''}",
             callback_url=callback_url, expires_at=now + timedelta(seconds=lifetime),
-            created_at=now, updated_at=now,
+            allow_identity_change=bool(allow_identity_change), created_at=now, updated_at=now,
         )  # fmt: skip
         for _ in range(3):
             try:
@@ -329,11 +334,13 @@ class ConnectedAccounts:
             raise ConflictError("Could not open a link; the account kept changing. Try again.")
         if not created:
             account = await self.get(opened.connected_account_id)
+            changes: dict[str, Any] = {}
             if callback_url is not None and opened.callback_url != callback_url:
-                # The same open link, now ending where the caller asks this time.
-                (opened,) = await store.save(
-                    opened.model_copy(update={"callback_url": callback_url})
-                )
+                changes["callback_url"] = callback_url  # now ending where the caller asks
+            if opened.allow_identity_change != bool(allow_identity_change):
+                changes["allow_identity_change"] = bool(allow_identity_change)
+            if changes:  # the same open link, as the caller asks for it this time
+                (opened,) = await store.save(opened.model_copy(update=changes))
         self._urls.check_served()
         return ConnectionRequest(account, opened, urls=self._urls, waiter=self._waiter)
 

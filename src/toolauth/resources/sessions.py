@@ -12,7 +12,13 @@ from pydantic import BaseModel
 
 from .._exceptions import ConfigurationError, ConnectionRequiredError, ValidationError
 from .._loop import HomeLoop, on_home_loop
-from .._models import AuthConfig, ConnectedAccount, ConnectionStatus, LinkStatus
+from .._models import (
+    AccountIdentity,
+    AuthConfig,
+    ConnectedAccount,
+    ConnectionStatus,
+    LinkStatus,
+)
 from .._settings import ConnectUrls
 from .._validation import check_user_id
 from ..catalog import Catalog, ToolkitDefinition
@@ -46,6 +52,12 @@ class ToolkitConnection(BaseModel):
     auth_config_id: str | None = None
     redirect_url: str | None = None
     reason: str | None = None
+    identity: AccountIdentity | None = None  # who the active account is at the provider
+
+    @property
+    def connected_as(self) -> str | None:
+        """ "alice@example.com": who the active account is, when known."""
+        return self.identity.display if self.identity is not None else None
 
 
 class Session:
@@ -261,6 +273,7 @@ class Session:
             return ToolkitConnection(
                 toolkit=slug, name=definition.name, status="active", has_active_connection=True,
                 connected_account_id=active.id, auth_config_id=active.auth_config_id,
+                identity=active.identity,
             )  # fmt: skip
         if not latest:
             return ToolkitConnection(

@@ -41,13 +41,13 @@ _AUTH_CONFIG_COLUMNS = (
 _ACCOUNT_COLUMNS = (
     "id", "user_id", "toolkit", "auth_config_id", "status", "status_reason", "scopes",
     "expires_at", "issued_at", "label", "data", "shared", "key_id", "secret", "version",
-    "created_at", "updated_at",
+    "created_at", "updated_at", "identity", "alias", "is_default",
 )  # fmt: skip
 _LINK_COLUMNS = (
     "id", "connected_account_id", "user_id", "toolkit", "auth_config_id", "auth_scheme",
     "status", "pending_key", "callback_url", "redirect_uri", "state_hash", "error",
     "error_description", "key_id", "secret", "version", "expires_at", "completed_at",
-    "created_at", "updated_at", "confirm_hash",
+    "created_at", "updated_at", "confirm_hash", "scopes", "allow_identity_change",
 )  # fmt: skip
 # The columns of each table, the same in every dialect (migrations/<dialect>/*.sql).
 COLUMNS: dict[type[Any], tuple[str, ...]] = {
@@ -61,7 +61,7 @@ KINDS: dict[type[Any], str] = {
     ConnectionLink: "connect link",
 }
 _SECRET_FIELD: dict[type[Any], str] = {ConnectionLink: "secrets"}
-_JSON_COLUMNS = frozenset({"scopes", "data"})
+_JSON_COLUMNS = frozenset({"scopes", "data", "identity"})
 
 
 def encode_row(keyring: Keyring, model: AnyModel) -> dict[str, Any]:

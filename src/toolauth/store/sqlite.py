@@ -34,7 +34,7 @@ __all__ = ["SQLiteStore", "sqlite_path"]
 _TIMESTAMPS = (
     "created_at", "updated_at", "expires_at", "issued_at", "completed_at", "refresh_lease_until",
 )  # fmt: skip
-_BOOLEANS = ("enabled", "is_default", "shared")
+_BOOLEANS = ("enabled", "is_default", "shared", "allow_identity_change")
 
 
 def sqlite_path(url: str) -> Path:
