@@ -14,6 +14,7 @@ from .__version__ import __version__
 from ._client import AsyncToolAuth
 from ._crypto import Keyring, generate_key
 from ._exceptions import (
+    AccountChoiceError,
     CatalogError,
     ClientClosedError,
     ConfigurationError,
@@ -32,7 +33,14 @@ from ._exceptions import (
     ToolAuthError,
     ValidationError,
 )
-from ._models import AuthConfig, AuthConfigType, AuthScheme, ConnectedAccount, ConnectionStatus
+from ._models import (
+    AccountIdentity,
+    AuthConfig,
+    AuthConfigType,
+    AuthScheme,
+    ConnectedAccount,
+    ConnectionStatus,
+)
 from ._settings import Settings
 from ._sync import ToolAuth
 from .catalog import ToolkitDefinition
@@ -42,6 +50,8 @@ from .resources.sessions import ResumeMode, Session, ToolkitConnection
 ConnectionFailed = ConnectionFailedError  # the name users of hosted platforms know
 
 __all__ = [
+    "AccountChoiceError",
+    "AccountIdentity",
     "AsyncToolAuth",
     "AuthConfig",
     "AuthConfigType",

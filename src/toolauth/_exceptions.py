@@ -13,6 +13,7 @@ ToolAuthError                      error = "toolauth_error"
 │   ├── DecryptionError            wrong or rotated key, tampered row
 │   └── MigrationError             schema newer than this code, or a migration failed
 ├── ConnectionRequiredError        no ACTIVE account to act with; carries toolkit and status
+├── AccountChoiceError             several accounts of a toolkit and no way to tell which one
 ├── ConnectionFailedError          a connected account ended FAILED / EXPIRED / INACTIVE
 ├── ConnectionTimeoutError         waiting for a connection ran out of time (also a TimeoutError)
 ├── ToolApiError                   a toolkit's API refused a tool call; carries ``status_code``
@@ -30,6 +31,7 @@ contains a token, secret, key or password.
 from __future__ import annotations
 
 __all__ = [
+    "AccountChoiceError",
     "CatalogError",
     "ClientClosedError",
     "ConfigurationError",
@@ -180,6 +182,37 @@ class ConnectionRequiredError(ToolAuthError):
         self.toolkit = toolkit
         self.connected_account_id = connected_account_id
         self.status = status
+
+
+class AccountChoiceError(ToolAuthError):
+    """The user has several accounts of a toolkit and the call did not say which one (and no
+    default is set), or named none of them. Never a guess: ``choices`` lists them (``id``,
+    ``alias``, ``connected_as``, ``is_default``), and the message tells the model what to pass.
+    """
+
+    error = "account_choice_required"
+
+    def __init__(
+        self, toolkit: str, choices: list[dict[str, object]], asked: str | None = None
+    ) -> None:
+        names = ", ".join(
+            f"{c['alias']} ({c['connected_as']})" if c.get("alias") and c.get("connected_as")
+            else str(c.get("alias") or c.get("connected_as") or c["id"])
+            for c in choices
+        )  # fmt: skip
+        first = (
+            f"No connected {toolkit} account is named {asked!r}"
+            if asked is not None
+            else f"The user has several {toolkit} accounts and none is the default"
+        )
+        super().__init__(
+            f"{first}. Accounts: {names}. Call the tool again with `account` set to one of "
+            "these aliases, logins or emails; if it is not clear which one the user means, "
+            "ask them."
+        )
+        self.toolkit = toolkit
+        self.choices = choices
+        self.asked = asked
 
 
 class ConnectionFailedError(ToolAuthError):

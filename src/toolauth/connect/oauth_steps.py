@@ -215,6 +215,8 @@ class OAuthSteps:
         now = utcnow()
         credentials, data = tokens.secrets(), dict(tokens.public)
         granted = tokens.scope if tokens.scope is not None else _asked(link, config)
+        if tokens.scope is None and definition.incremental_auth and account.scopes:
+            granted = tuple(dict.fromkeys((*account.scopes, *granted)))  # added to the grant
         identity = await self._links.identity(definition, spec, credentials, data, granted)
         return await self._links.complete(
             # Only allow-listed ids and names are plain data; the rest of the response is in

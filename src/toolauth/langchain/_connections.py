@@ -100,24 +100,28 @@ async def manage(
     emit: Emit,
     mode: str,
     interrupt: Callable[[dict[str, Any]], Any] | None = None,
+    alias: str | None = None,
 ) -> dict[str, Any]:
-    """Check each toolkit; link the missing ones; then wait, interrupt or return."""
+    """Check each toolkit; link the missing ones; then wait, interrupt or return. With
+    ``alias``: link one more account of each toolkit, under that name."""
     slugs = [session.check_toolkit(t) for t in dict.fromkeys(toolkits)]  # ValidationError lists
     entries: dict[str, dict[str, Any]] = {}
     requests: dict[str, ConnectionRequest] = {}
     for slug in slugs:
         name = session.toolkit(slug).name
         conn = await session.connection(slug)
-        if conn.has_active_connection and not reinitiate_all:
+        if conn.has_active_connection and not reinitiate_all and alias is None:
             entries[slug] = _entry(
                 slug, "active", connected_account_id=conn.connected_account_id,
                 auth_config_id=conn.auth_config_id, connected_as=conn.connected_as,
                 instruction=_instruction_active(name, conn.connected_as),
             )  # fmt: skip
+            if conn.accounts:
+                entries[slug]["accounts"] = conn.accounts
             continue
         try:
             req = await session.authorize(
-                slug, reinitiate=reinitiate_all and conn.has_active_connection
+                slug, reinitiate=reinitiate_all and conn.has_active_connection, alias=alias
             )
         except ToolAuthError as exc:
             entries[slug] = _entry(

@@ -10,7 +10,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 from pydantic import BaseModel
 
-from .._exceptions import ConfigurationError, ConnectionRequiredError, ValidationError
+from .._exceptions import (
+    AccountChoiceError,
+    ConfigurationError,
+    ConnectionRequiredError,
+    ValidationError,
+)
 from .._loop import HomeLoop, on_home_loop
 from .._models import (
     AccountIdentity,
@@ -53,6 +58,9 @@ class ToolkitConnection(BaseModel):
     redirect_url: str | None = None
     reason: str | None = None
     identity: AccountIdentity | None = None  # who the active account is at the provider
+    # When the user has several ACTIVE accounts of the toolkit: each one's id, alias,
+    # connected_as and is_default (what a tool's ``account`` argument chooses among).
+    accounts: list[dict[str, object]] = []
 
     @property
     def connected_as(self) -> str | None:
@@ -128,6 +136,8 @@ class Session:
         self.enable_reinitiate_all = bool(enable_reinitiate_all)
         # toolkit -> (its ACTIVE account, change generation when read, monotonic deadline)
         self._active: dict[str, tuple[ConnectedAccount, int, float]] = {}
+        # toolkit -> the user's ACTIVE accounts when last read (several: tools offer a choice)
+        self._seen: dict[str, tuple[ConnectedAccount, ...]] = {}
 
     def __repr__(self) -> str:
         return f"Session(user_id={self.user_id!r}, toolkits={self.toolkit_slugs!r})"
@@ -194,8 +204,12 @@ class Session:
         return await configs.default(slug)
 
     @on_home_loop
-    async def account(self, toolkit: str) -> ConnectedAccount | None:
-        """The user's ACTIVE account for ``toolkit`` (the pinned one, if any), or ``None``."""
+    async def account(self, toolkit: str, choice: str | None = None) -> ConnectedAccount | None:
+        """The user's ACTIVE account for ``toolkit``, or ``None``: the pinned one, else the
+        one ``choice`` names (its alias, identity login or email, or id), else the default.
+
+        With several ACTIVE accounts and no default (or a ``choice`` naming none of them),
+        ``AccountChoiceError`` lists them: never a guess."""
         slug = await self._check(toolkit)
         accounts = self._accounts
         pinned = self._pinned.get(slug)
@@ -209,13 +223,20 @@ class Session:
         store = await self._store()
         generation = store.changes.generation
         cached = self._active.get(slug)
-        if cached is not None and cached[1] == generation and time.monotonic() < cached[2]:
+        if (
+            choice is None
+            and cached is not None
+            and cached[1] == generation
+            and time.monotonic() < cached[2]
+        ):
             return cached[0]  # nothing changed in this process, and not a second has passed
         auth_config_id = self._auth_configs.get(slug)
         found = await accounts.list(
             user_id=self.user_id, toolkit=slug, status="ACTIVE", auth_config_id=auth_config_id,
-            limit=1,
         )  # fmt: skip
+        self._seen[slug] = tuple(found)
+        if choice is not None:
+            return _chosen(slug, found, choice)
         if not found:
             config = await self.auth_config(slug)
             if not config.is_shared or not config.enabled:
@@ -223,15 +244,34 @@ class Session:
             # A shared credential: every user of the config is connected at once, no link.
             req = await self._accounts.link(self.user_id, config.id)
             found = [await self._accounts.get(req.connected_account_id)]
-        self._active[slug] = (found[0], generation, time.monotonic() + self._account_cache)
-        return found[0]
+        default = next((a for a in found if a.is_default), None)
+        if default is None and len(found) > 1 and any(a.alias for a in found):
+            raise AccountChoiceError(slug, _choices(found))  # several, none the default
+        account = default or found[0]  # the default, or the newest (no aliases in play)
+        self._active[slug] = (account, generation, time.monotonic() + self._account_cache)
+        return account
+
+    def several_accounts(self, toolkit: str) -> tuple[ConnectedAccount, ...]:
+        """The user's ACTIVE accounts of ``toolkit`` as this session last read them, when
+        there are more than one (tools then offer an ``account`` argument); else ``()``."""
+        seen = self._seen.get(toolkit, ())
+        return seen if len(seen) > 1 else ()
 
     # the public session API ----------------------------------------------------------------
     @on_home_loop
     async def authorize(
-        self, toolkit: str, *, callback_url: str | None = None, reinitiate: bool = False
+        self,
+        toolkit: str,
+        *,
+        callback_url: str | None = None,
+        reinitiate: bool = False,
+        alias: str | None = None,
+        scopes: Sequence[str] | None = None,
     ) -> ConnectionRequest:
-        """A connect link for this user and ``toolkit`` (as ``connected_accounts.link``)."""
+        """A connect link for this user and ``toolkit`` (as ``connected_accounts.link``).
+
+        ``alias`` adds (or reconnects) the account of that name instead of the default one;
+        ``scopes``: what the link asks for instead of the auth config's."""
         slug = await self._check(toolkit)
         pinned = self._pinned.get(slug)
         if pinned is not None:
@@ -245,7 +285,7 @@ class Session:
             auth_config_id = (await self.auth_config(slug)).id
         return await self._accounts.link(
             self.user_id, auth_config_id, callback_url=callback_url or self.callback_url,
-            reinitiate=reinitiate,
+            reinitiate=reinitiate, alias=alias, scopes=scopes,
         )  # fmt: skip
 
     @on_home_loop
@@ -257,7 +297,11 @@ class Session:
     async def connection(self, toolkit: str) -> ToolkitConnection:
         slug = await self._check(toolkit)
         definition = await self._catalog.resolve(slug)
-        active = await self.account(slug)
+        try:
+            active = await self.account(slug)
+        except AccountChoiceError:  # several, none the default: connected all the same
+            active = self._seen[slug][0]
+        several = self.several_accounts(slug)
         pinned = self._pinned.get(slug)
         latest: list[ConnectedAccount] = []
         if active is None and pinned is not None:
@@ -273,7 +317,7 @@ class Session:
             return ToolkitConnection(
                 toolkit=slug, name=definition.name, status="active", has_active_connection=True,
                 connected_account_id=active.id, auth_config_id=active.auth_config_id,
-                identity=active.identity,
+                identity=active.identity, accounts=_choices(several),
             )  # fmt: skip
         if not latest:
             return ToolkitConnection(
@@ -301,22 +345,25 @@ class Session:
         )  # fmt: skip
 
     @on_home_loop
-    async def client(self, toolkit: str) -> httpx.AsyncClient:
-        """An ``httpx.AsyncClient`` signed as this user's ACTIVE ``toolkit`` account.
+    async def client(self, toolkit: str, account: str | None = None) -> httpx.AsyncClient:
+        """An ``httpx.AsyncClient`` signed as this user's ACTIVE ``toolkit`` account (the
+        default, or the one ``account`` names: alias, login, email or id).
 
-        Raises ``ConnectionRequiredError`` when the user has not connected it.
+        Raises ``ConnectionRequiredError`` when the user has not connected it,
+        ``AccountChoiceError`` when it cannot be told which account to use.
         """
         slug = await self._check(toolkit)
-        account = await self.account(slug)
-        if account is None:
+        found = await self.account(slug, account)
+        if found is None:
             raise ConnectionRequiredError(slug)
-        return await self._clients.client(account)
+        return await self._clients.client(found)
 
     @on_home_loop
-    async def execute(self, spec: ToolSpec, args: BaseModel) -> Any:
+    async def execute(self, spec: ToolSpec, args: BaseModel, account: str | None = None) -> Any:
         """Run a toolkit tool as this user: ``spec.run`` with a client signed as their
-        ACTIVE account (``ConnectionRequiredError`` when they have not connected)."""
-        async with await self.client(spec.toolkit) as client:
+        ACTIVE account, the default or the one ``account`` names (``ConnectionRequiredError``
+        when they have not connected)."""
+        async with await self.client(spec.toolkit, account) as client:
             return await spec.run(client, args)
 
     def _mcp_toolkit(self, toolkit: str) -> ToolkitDefinition:
@@ -400,6 +447,36 @@ class Session:
         from ..langchain import session_tools
 
         return session_tools(self, toolkits=toolkits, names=tools, extra=extra, meta=meta_tools)
+
+
+def _choices(accounts: Iterable[ConnectedAccount]) -> list[dict[str, object]]:
+    """The accounts as the model may choose among them: no secret, nothing but names."""
+    return [
+        {
+            "id": a.id, "alias": a.alias, "is_default": a.is_default,
+            "connected_as": a.identity.display if a.identity is not None else None,
+        }
+        for a in accounts
+    ]  # fmt: skip
+
+
+def _chosen(slug: str, accounts: list[ConnectedAccount], choice: str) -> ConnectedAccount | None:
+    """The one account ``choice`` names: id, alias, or identity login or email."""
+    wanted = choice.strip().casefold()
+    if not accounts:
+        return None
+    rules: tuple[Callable[[ConnectedAccount], bool], ...] = (
+        lambda a: a.id == choice.strip(),
+        lambda a: (a.alias or "").casefold() == wanted,
+        lambda a: a.identity is not None and wanted in a.identity.names(),
+    )
+    for rule in rules:
+        matches = [a for a in accounts if rule(a)]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise AccountChoiceError(slug, _choices(matches), asked=choice)
+    raise AccountChoiceError(slug, _choices(accounts), asked=choice)
 
 
 async def _first_ring(bells: list[Any]) -> None:
