@@ -13,6 +13,7 @@ ToolAuthError                      error = "toolauth_error"
 │   ├── DecryptionError            wrong or rotated key, tampered row
 │   └── MigrationError             schema newer than this code, or a migration failed
 ├── ConnectionRequiredError        no ACTIVE account to act with; carries toolkit and status
+│   └── ScopeRequiredError         the account lacks a scope the call needs; carries scopes
 ├── AccountChoiceError             several accounts of a toolkit and no way to tell which one
 ├── ConnectionFailedError          a connected account ended FAILED / EXPIRED / INACTIVE
 ├── ConnectionTimeoutError         waiting for a connection ran out of time (also a TimeoutError)
@@ -44,6 +45,7 @@ __all__ = [
     "MigrationError",
     "NotFoundError",
     "OAuthError",
+    "ScopeRequiredError",
     "StoreError",
     "TokenRefreshError",
     "ToolApiError",
@@ -182,6 +184,32 @@ class ConnectionRequiredError(ToolAuthError):
         self.toolkit = toolkit
         self.connected_account_id = connected_account_id
         self.status = status
+
+
+class ScopeRequiredError(ConnectionRequiredError):
+    """The account lacks a scope the call needs: known from its granted scopes, or from the
+    provider's 403 ``insufficient_scope`` (RFC 6750 §3.1). The user must grant ``scopes`` on
+    the same account (a step-up link); the account keeps working meanwhile.
+    """
+
+    error = "scope_required"
+
+    def __init__(
+        self,
+        toolkit: str,
+        scopes: tuple[str, ...] = (),
+        connected_account_id: str | None = None,
+    ) -> None:
+        ToolAuthError.__init__(
+            self,
+            f"The {toolkit} account lacks a permission this needs"
+            + (f" ({', '.join(scopes)})" if scopes else "")
+            + ". The user must grant it through a connect link for the same account.",
+        )
+        self.toolkit = toolkit
+        self.connected_account_id = connected_account_id
+        self.status = "ACTIVE"
+        self.scopes = scopes
 
 
 class AccountChoiceError(ToolAuthError):

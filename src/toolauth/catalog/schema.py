@@ -79,6 +79,11 @@ class IdentitySpec(_Strict):
         default=None, description="Path below the toolkit's api_base_url, or an absolute URL."
     )
     json_body: dict[str, object] | None = None
+    scopes: tuple[str, ...] = Field(
+        default=(),
+        description="OAuth scopes reading the identity needs; a link that asks for its tools' "
+        "scopes asks for these too.",
+    )
     id: str | None = Field(default=None, pattern=_JSON_PATH)
     login: str | None = Field(default=None, pattern=_JSON_PATH)
     email: str | None = Field(default=None, pattern=_JSON_PATH)

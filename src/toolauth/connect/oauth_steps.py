@@ -112,7 +112,7 @@ class OAuthSteps:
             authorize_at,
             client_id=client_id, redirect_uri=self._links.redirect_uri, scopes=_asked(link, config),
             scope_separator=spec.scope_separator, state=state, code_verifier=verifier,
-            extra=spec.authorization_params, resource=spec.resource,
+            extra=_extra_params(spec, definition, link), resource=spec.resource,
         )  # fmt: skip
         ttl = max(1, int((link.expires_at - utcnow()).total_seconds()))
         # RFC 9700 §4.7.1: bind the state to this browser, so a callback carrying it from
@@ -238,6 +238,18 @@ class OAuthSteps:
         )  # fmt: skip
 
     # GET and POST /link/{id} for key schemes --------------------------------------------
+
+
+def _extra_params(
+    spec: OAuth2SchemeSpec, definition: ToolkitDefinition, link: ConnectionLink
+) -> dict[str, str]:
+    """The catalog's authorization parameters; a link asking for scopes of its own on a
+    provider with incremental authorization keeps the earlier grant's scopes too (Google:
+    ``include_granted_scopes=true``)."""
+    extra = dict(spec.authorization_params)
+    if definition.incremental_auth and link.scopes is not None:
+        extra["include_granted_scopes"] = "true"
+    return extra
 
 
 def _asked(link: ConnectionLink, config: AuthConfig) -> tuple[str, ...]:

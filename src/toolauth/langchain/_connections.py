@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .._exceptions import ConnectionFailedError, ConnectionTimeoutError, ToolAuthError
+from .._exceptions import (
+    ConnectionFailedError,
+    ConnectionRequiredError,
+    ConnectionTimeoutError,
+    ScopeRequiredError,
+    ToolAuthError,
+)
 from ..resources.connection_requests import ConnectionRequest
 
 if TYPE_CHECKING:
@@ -66,9 +72,14 @@ def _instruction_link(name: str, url: str) -> str:
     )
 
 
-async def connection_required(session: Session, toolkit: str, emit: Emit) -> dict[str, Any]:
-    """What a toolkit tool returns when the user has not connected its toolkit yet."""
+async def connection_required(
+    session: Session, toolkit: str, emit: Emit, exc: ConnectionRequiredError | None = None
+) -> dict[str, Any]:
+    """What a toolkit tool returns when the user has not connected its toolkit yet, or when
+    the account lacks a scope (``ScopeRequiredError``: a step-up link for the same account)."""
     name = session.toolkit(toolkit).name
+    if isinstance(exc, ScopeRequiredError) and exc.connected_account_id is not None:
+        return await _step_up(session, toolkit, name, exc, emit)
     try:
         req = await session.authorize(toolkit)
     except ToolAuthError as exc:
@@ -89,6 +100,39 @@ async def connection_required(session: Session, toolkit: str, emit: Emit) -> dic
             "again once the user has connected.",
         ),
         "error": "connection_required",
+    }  # fmt: skip
+
+
+async def _step_up(
+    session: Session, toolkit: str, name: str, exc: ScopeRequiredError, emit: Emit
+) -> dict[str, Any]:
+    assert exc.connected_account_id is not None
+    what = ", ".join(exc.scopes) or "more access"
+    try:
+        req = await session.step_up(exc.connected_account_id, exc.scopes)
+    except ToolAuthError as failed:
+        return _entry(toolkit, "failed", error_message=failed.message, instruction=(
+            f"{name} needs a permission the account lacks ({what}), and a link to grant it "
+            f"could not be made: {failed.message}"
+        ))  # fmt: skip
+    if req.redirect_url is None:
+        return _entry(
+            toolkit, "active", connected_account_id=req.connected_account_id,
+            instruction=f"{name} has the permission now; call the tool again.",
+        )  # fmt: skip
+    await emit(link_payload(req, name))
+    return {
+        **_entry(
+            toolkit, "initiated", redirect_url=req.redirect_url,
+            connected_account_id=req.connected_account_id, auth_config_id=req.auth_config_id,
+            connected_as=req.identity.display if req.identity is not None else None,
+            instruction=f"The user's {name} account needs one more permission for this "
+            f"({what}). Show the user this link to grant it: {req.redirect_url} . It is for "
+            f"the same account; everything else keeps working meanwhile. Then call "
+            f"{session.manage_connections_tool_name} to wait, or try again once they have.",
+        ),
+        "error": "scope_required",
+        "missing_scopes": list(exc.scopes),
     }  # fmt: skip
 
 

@@ -68,8 +68,8 @@ class ToolkitTool(SessionTool):
         try:
             parsed = spec.args_schema.model_validate(args)
             result = await session.execute(spec, parsed, choice)
-        except ConnectionRequiredError:
-            needed = await connection_required(session, spec.toolkit, emit)
+        except ConnectionRequiredError as exc:
+            needed = await connection_required(session, spec.toolkit, emit, exc)
             return dump(needed), needed
         except ToolAuthError as exc:  # ToolApiError and the rest: an observation for the model
             raise ToolException(exc.message) from None
@@ -194,6 +194,11 @@ def session_tools(
         else session.available_toolkits()
     )
     specs = builtin_tools(slugs) + [s for s in extra if s.toolkit in slugs or toolkits is None]
+    if names is not None:
+        wanted_names = {n.upper() for n in names}
+        session.expose(s for s in specs if s.name.upper() in wanted_names)
+    else:
+        session.expose(specs)
     tools: list[BaseTool] = [
         ToolkitTool(
             name=s.name,

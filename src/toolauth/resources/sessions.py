@@ -14,12 +14,14 @@ from .._exceptions import (
     AccountChoiceError,
     ConfigurationError,
     ConnectionRequiredError,
+    ScopeRequiredError,
     ValidationError,
 )
 from .._loop import HomeLoop, on_home_loop
 from .._models import (
     AccountIdentity,
     AuthConfig,
+    AuthScheme,
     ConnectedAccount,
     ConnectionStatus,
     LinkStatus,
@@ -138,6 +140,9 @@ class Session:
         self._active: dict[str, tuple[ConnectedAccount, int, float]] = {}
         # toolkit -> the user's ACTIVE accounts when last read (several: tools offer a choice)
         self._seen: dict[str, tuple[ConnectedAccount, ...]] = {}
+        # toolkit -> the union of the scopes of the tools this session exposes (None: one of
+        # them declares none, so the auth config's scopes are asked for)
+        self._exposed: dict[str, tuple[str, ...] | None] = {}
 
     def __repr__(self) -> str:
         return f"Session(user_id={self.user_id!r}, toolkits={self.toolkit_slugs!r})"
@@ -257,6 +262,53 @@ class Session:
         seen = self._seen.get(toolkit, ())
         return seen if len(seen) > 1 else ()
 
+    def expose(self, specs: Iterable[ToolSpec]) -> None:
+        """Note the tools this session hands out: its links ask for the union of their scopes
+        (plus what reading the identity needs), per toolkit, instead of the config's."""
+        for spec in specs:
+            if spec.toolkit not in self._exposed or self._exposed[spec.toolkit] is not None:
+                known = self._exposed.get(spec.toolkit) or ()
+                self._exposed[spec.toolkit] = (
+                    tuple(dict.fromkeys((*known, *spec.scopes))) if spec.scopes else None
+                )
+
+    def _scopes_for(self, config: AuthConfig) -> tuple[str, ...] | None:
+        """What this session's link asks for: the union of its tools' scopes on a managed
+        OAuth config (a custom config's scopes are the app's choice); None: the config's."""
+        exposed = self._exposed.get(config.toolkit)
+        if not exposed or not config.is_managed or config.auth_scheme is not AuthScheme.OAUTH2:
+            return None
+        identity = self._catalog.get(config.toolkit).identity
+        extra = identity.scopes if identity is not None else ()
+        union = dict.fromkeys((*extra, *exposed))
+        order = {scope: i for i, scope in enumerate(config.scopes)}  # the config's order first
+        return tuple(sorted(union, key=lambda s: order.get(s, len(order))))
+
+    @on_home_loop
+    async def step_up(self, connected_account_id: str, scopes: Sequence[str]) -> ConnectionRequest:
+        """A link that adds ``scopes`` to one of this user's accounts: the same account (its
+        alias and identity), which keeps working with its old grant until the new one lands.
+
+        Where the catalog says the provider adds scopes to a grant (``incremental_auth``:
+        Google's ``include_granted_scopes=true``) the link asks for the missing scopes only;
+        elsewhere for the account's scopes and the missing ones."""
+        account = await self._accounts.get(connected_account_id)
+        if account.user_id != self.user_id:
+            raise ConfigurationError("That connected account does not belong to this session.")
+        missing = tuple(s for s in dict.fromkeys(scopes) if s not in account.scopes)
+        definition = await self._catalog.resolve(account.toolkit)
+        config = await self._configs.get(account.auth_config_id)
+        if definition.incremental_auth:
+            wanted = missing
+        else:
+            base = account.scopes or self._scopes_for(config) or config.scopes
+            wanted = tuple(dict.fromkeys((*base, *missing)))
+        return await self._accounts.link(
+            self.user_id, account.auth_config_id, callback_url=self.callback_url,
+            label=account.label, alias=account.alias, scopes=wanted or None,
+            reinitiate=not missing,
+        )  # fmt: skip
+
     # the public session API ----------------------------------------------------------------
     @on_home_loop
     async def authorize(
@@ -282,7 +334,10 @@ class Session:
                 )
             auth_config_id = account.auth_config_id
         else:
-            auth_config_id = (await self.auth_config(slug)).id
+            config = await self.auth_config(slug)
+            auth_config_id = config.id
+            if scopes is None:
+                scopes = self._scopes_for(config)
         return await self._accounts.link(
             self.user_id, auth_config_id, callback_url=callback_url or self.callback_url,
             reinitiate=reinitiate, alias=alias, scopes=scopes,
@@ -363,8 +418,19 @@ class Session:
         """Run a toolkit tool as this user: ``spec.run`` with a client signed as their
         ACTIVE account, the default or the one ``account`` names (``ConnectionRequiredError``
         when they have not connected)."""
-        async with await self.client(spec.toolkit, account) as client:
-            return await spec.run(client, args)
+        slug = await self._check(spec.toolkit)
+        found = await self.account(slug, account)
+        if found is None:
+            raise ConnectionRequiredError(slug)
+        missing = tuple(s for s in spec.scopes if s not in found.scopes)
+        if missing and found.scopes:  # known from the granted scopes
+            raise ScopeRequiredError(slug, missing, connected_account_id=found.id)
+        async with await self._clients.client(found) as client:
+            try:
+                return await spec.run(client, args)
+            except ScopeRequiredError as exc:  # the provider said so (RFC 6750 §3.1)
+                needed = exc.scopes or spec.scopes
+                raise ScopeRequiredError(slug, needed, connected_account_id=found.id) from None
 
     def _mcp_toolkit(self, toolkit: str) -> ToolkitDefinition:
         definition = self.toolkit(toolkit)
