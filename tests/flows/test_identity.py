@@ -142,3 +142,32 @@ async def test_an_identity_endpoint_that_fails_does_not_lose_the_connection(
     assert done.response.status_code == 200
     account = await connect.ta.connected_accounts.get(req.connected_account_id)
     assert account.status is ConnectionStatus.ACTIVE and account.identity is None
+
+
+async def test_an_openid_connection_takes_its_identity_from_the_id_token(
+    connect: Connect, browser: Browser
+) -> None:
+    from tests.conftest import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+    from toolauth.demo.provider import SCOPES
+
+    connect.provider.register_client(
+        DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, [f"{connect.base_url}/oauth/callback"],
+        scopes={**SCOPES, "openid": "Sign you in"},
+    )  # fmt: skip
+    data = connect.ta.toolkits.get("demo").model_dump(mode="json", by_alias=True)
+    data["identity"] = None  # no identity endpoint, no userinfo: only the ID token can tell
+    data["auth_schemes"]["OAUTH2"]["userinfo_url"] = None
+    data["auth_schemes"]["OAUTH2"]["default_scopes"] = ["openid", "items:read"]
+    await connect.ta.toolkits.register(data, replace=True, override=True)
+    api_calls = connect.provider.stats.api_requests
+
+    req, landing = await connect_as(connect, browser, "bob", "builder")
+
+    assert landing.response.status_code == 200, landing.response.text
+    account = await connect.ta.connected_accounts.get(req.connected_account_id)
+    assert account.identity is not None
+    assert (account.identity.login, account.identity.email) == ("bob", "bob@example.com")
+    assert account.identity.name == "Bob Builder" and account.identity.id
+    assert connect.provider.stats.api_requests == api_calls  # no API call was needed
+    id_token = account.credentials["id_token"].get_secret_value()
+    assert id_token not in account.model_dump_json()

@@ -146,3 +146,25 @@ async def test_scope_required_is_a_connection_required_error() -> None:
     error = ScopeRequiredError("demo", ("items:write",), connected_account_id="ca_x")
     assert error.scopes == ("items:write",) and error.error == "scope_required"
     assert "items:write" in error.message
+
+
+async def test_an_incremental_step_up_extends_the_grant_and_keeps_the_old_one(
+    connect: Connect, browser: Browser
+) -> None:
+    session, tools, account = await connect_reader(connect, browser)
+    data = connect.ta.toolkits.get("demo").model_dump(mode="json", by_alias=True)
+    data["incremental_auth"] = True
+    await connect.ta.toolkits.register(data, replace=True, override=True)
+    old_token = account.credentials["access_token"].get_secret_value()
+
+    req = await session.step_up(account.id, ["items:write"])
+    landing = await browser.oauth_consent(req.redirect_url or "")
+
+    assert landing.response.status_code == 200
+    after = await connect.ta.connected_accounts.get(account.id)
+    # The provider extended the grant (include_granted_scopes=true): every scope, one grant.
+    assert set(after.scopes) == {"profile", "items:read", "items:write"}
+    status, created = await call(tools["DEMO_CREATE_ITEM"], name="Paint the fence")
+    assert status != "error" and created["created"] is True
+    # Not revoked: revoking the old token would have ended the extended grant too.
+    assert connect.provider.introspect(old_token)["active"] is True

@@ -200,7 +200,9 @@ class LinkSteps:
         """The flow got a grant: the account's now, or held for the app's confirmation.
         A grant of another provider identity than the account's is refused (the account
         keeps its grant) unless the link allows it."""
-        grant = HeldGrant(credentials, data, scopes, expires_at, identity)
+        # An incremental step-up extends the account's grant: the old one is not revoked.
+        extends = self._catalog.get(link.toolkit).incremental_auth and link.scopes is not None
+        grant = HeldGrant(credentials, data, scopes, expires_at, identity, not extends)
         old = identity_conflict(link, account, grant)
         if old is not None and identity is not None:
             return await self._refuse_identity(link, account, grant, old, identity)
@@ -226,7 +228,8 @@ class LinkSteps:
                     return self.used_page()
                 account = fresh
                 continue
-            await self._confirmations.revoke_replaced(account, active)  # a reconnect's old grant
+            if grant.revoke_old:  # a reconnect's old grant
+                await self._confirmations.revoke_replaced(account, active)
             return self.finish_redirect(link)
         return self.used_page()
 

@@ -73,6 +73,9 @@ class HeldGrant:
     scopes: tuple[str, ...]
     expires_at: datetime | None
     identity: AccountIdentity | None = None
+    # Whether the grant it replaces is revoked once it lands: not after an incremental
+    # step-up, where the new grant extends the old one (revoking it would end both).
+    revoke_old: bool = True
 
     def encode(self) -> SecretStr:
         """The whole grant as one secret, to keep in a link's encrypted ``secrets``."""
@@ -82,6 +85,7 @@ class HeldGrant:
                 "data": self.data, "scopes": list(self.scopes),
                 "expires_at": self.expires_at.isoformat() if self.expires_at else None,
                 "identity": self.identity.model_dump() if self.identity else None,
+                "revoke_old": self.revoke_old,
             })
         )  # fmt: skip
 
@@ -95,6 +99,7 @@ class HeldGrant:
             data=dict(value.get("data") or {}), scopes=tuple(value.get("scopes") or ()),
             expires_at=datetime.fromisoformat(expires) if expires else None,
             identity=AccountIdentity.model_validate(identity) if identity else None,
+            revoke_old=bool(value.get("revoke_old", True)),
         )  # fmt: skip
 
     @classmethod
@@ -177,7 +182,8 @@ class Confirmations:
                 if current is None or current.version != link.version:
                     raise ConfirmationError("unknown") from None
                 continue
-            await self.revoke_replaced(account, confirmed)
+            if grant.revoke_old:
+                await self.revoke_replaced(account, confirmed)
             result: ConnectedAccount = saved
             return result
         raise ConflictError("The account kept changing while it was confirmed; try again.")
