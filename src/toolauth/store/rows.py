@@ -39,6 +39,7 @@ __all__ = [
     "TABLES",
     "AnyModel",
     "Model",
+    "decode_plain",
     "decode_row",
     "encode_row",
     "link_key",
@@ -157,18 +158,24 @@ def encode_row(keyring: Keyring, model: AnyModel) -> dict[str, Any]:
     return row
 
 
-def decode_row(keyring: Keyring, cls: type[Model], row: Mapping[str, Any]) -> Model:
-    """The model for ``row``; secrets decrypted. A row whose secret or bound columns were
-    changed without the key is a ``DecryptionError`` naming the row, never the secret."""
-    values = dict(row)
-    key = values["id"]
-    what = f"{KINDS[cls]} {key}"
-    key_id, blob = values.pop("key_id"), bytes(values.pop("secret"))
-    version = values.pop("aad_version", _LEGACY_AAD)
+def decode_plain(cls: type[Model], row: Mapping[str, Any]) -> Model:
+    """The model for ``row`` from its plain columns only, without its secrets (to tell what a
+    change was, for a row whose secrets cannot be read)."""
+    values = {k: v for k, v in row.items() if k not in ("key_id", "secret", "aad_version")}
     for column in _JSON_COLUMNS & values.keys():
         if isinstance(values[column], str):
             values[column] = json.loads(values[column])
-    model = cls.model_validate(values)
+    return cls.model_validate(values)
+
+
+def decode_row(keyring: Keyring, cls: type[Model], row: Mapping[str, Any]) -> Model:
+    """The model for ``row``; secrets decrypted. A row whose secret or bound columns were
+    changed without the key is a ``DecryptionError`` naming the row, never the secret."""
+    key = row["id"]
+    what = f"{KINDS[cls]} {key}"
+    key_id, blob = row["key_id"], bytes(row["secret"])
+    version = row.get("aad_version", _LEGACY_AAD)
+    model = decode_plain(cls, row)
     if version == AAD_VERSION:
         aad = _aad(cls, key, model)
     elif version == _LEGACY_AAD:
