@@ -7,7 +7,8 @@ lives in memory. Routes, relative to wherever the app is mounted:
 GET  /oauth/authorize                 RFC 6749 §4.1.1, shows the login page
 POST /oauth/authorize/login           login form  -> consent page
 POST /oauth/authorize/consent         Allow / Deny -> 303 to the client's redirect_uri
-POST /oauth/token                     RFC 6749 §4.1.3 and §6 (authorization_code, refresh_token)
+POST /oauth/token                     RFC 6749 §4.1.3 and §6 (authorization_code, refresh_token);
+                                      an HS256 ID token too when "openid" was granted
 POST /oauth/revoke                    RFC 7009
 POST /oauth/register                  RFC 7591 dynamic client registration (JSON)
 (client_id = URL)                     client ID metadata documents, when switched on
@@ -19,6 +20,13 @@ GET  /api/items?limit=N               needs "items:read"
 POST /api/items {"name": "..."}       needs "items:write", answers 201
 GET  /api/rate-limited                always 429 with Retry-After
 ```
+
+Two users exist from the start (alice, bob): the login page is where a user picks which
+account to grant. Each token carries its own scopes; the API answers a token without the scope
+it needs with 403 ``insufficient_scope`` naming it (RFC 6750 §3.1). An authorization request
+with ``include_granted_scopes=true`` extends the user's live grant to the client, as Google's
+incremental authorization does: the new tokens carry the old and the new scopes, and belong to
+the same grant (revoking either token ends both).
 
 Authorization requests and token requests may carry ``resource`` (RFC 8707): the tokens
 issued are then bound to it, introspection reports it, and a later request naming another
@@ -209,6 +217,7 @@ class _Pending:
     expires_at: float
     username: str | None = None
     resource: str | None = None
+    include_granted: bool = False  # include_granted_scopes=true: extend the user's grant
 
 
 @dataclass
@@ -713,20 +722,34 @@ class DemoProvider:
             code_challenge=challenge,
             expires_at=time.monotonic() + _PENDING_TTL,
             resource=resource,
+            include_granted=query.get("include_granted_scopes") == "true",
         )
 
     def _new_code(self, pending: _Pending) -> str:
+        """A code for the pending request. With ``include_granted_scopes=true`` (incremental
+        authorization, as Google does it) the code extends the user's live grant to this
+        client: its scopes join, and it is the same grant (revoking either ends both)."""
         assert pending.username is not None
+        scopes, grant_id = pending.scopes, secrets.token_hex(8)
+        if pending.include_granted:
+            for token in self._refresh_tokens.values():
+                if (
+                    token.client_id == pending.client_id
+                    and token.username == pending.username
+                    and not token.rotated
+                ):
+                    scopes = tuple(dict.fromkeys((*token.scopes, *scopes)))
+                    grant_id = token.grant_id
         code = secrets.token_urlsafe(32)
         self._codes[code] = _Code(
             client_id=pending.client_id,
             username=pending.username,
-            scopes=pending.scopes,
+            scopes=scopes,
             redirect_uri=pending.redirect_uri,
             redirect_uri_given=pending.redirect_uri_given,
             code_challenge=pending.code_challenge,
             expires_at=time.monotonic() + self.config.code_ttl,
-            grant_id=secrets.token_hex(8),
+            grant_id=grant_id,
             resource=pending.resource,
         )
         return code
@@ -811,10 +834,32 @@ class DemoProvider:
         elif not _same(_s256(verifier), code.code_challenge):
             raise _OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
         resource = self._check_target(form, code.resource)
-        return self._issue(
+        body = self._issue(
             client.client_id, code.username, code.scopes, code.grant_id,
             refresh_scopes=code.scopes, resource=resource,
         )  # fmt: skip
+        if "openid" in code.scopes:  # OpenID Connect Core §3.1.3.3
+            body["id_token"] = self._id_token(client, code.username)
+        return body
+
+    def _id_token(self, client: _Client, username: str) -> str:
+        """An ID token (OpenID Connect Core §2), HS256-signed with the client's secret."""
+        user = self._users[username]
+        now = int(time.time())
+        claims = {
+            "iss": self.config.issuer or "demo", "sub": user.sub, "aud": client.client_id,
+            "iat": now, "exp": now + 600, "email": user.email, "name": user.name,
+            "preferred_username": user.username,
+        }  # fmt: skip
+
+        def part(value: dict[str, Any]) -> str:
+            raw = json.dumps(value, separators=(",", ":")).encode()
+            return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+        signing_input = f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part(claims)}"
+        key = (client.client_secret or "").encode()
+        mac = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
+        return f"{signing_input}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
 
     @staticmethod
     def _check_target(form: dict[str, str], granted: str | None) -> str | None:

@@ -250,6 +250,9 @@ class AuthConfigs:
             return current.model_copy(update=update)
 
         store = await self._store()
+        found = await store.get_auth_config(id)
+        if found is not None:  # its toolkit may be one another process stored: know it first
+            await catalog.resolve(found.toolkit)
         updated = await store.modify(AuthConfig, id, apply)
         await self.refresh_configured()
         return updated

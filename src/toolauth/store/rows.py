@@ -60,13 +60,13 @@ _AUTH_CONFIG_COLUMNS = (
 _ACCOUNT_COLUMNS = (
     "id", "user_id", "toolkit", "auth_config_id", "status", "status_reason", "scopes",
     "expires_at", "issued_at", "label", "data", "shared", "key_id", "secret", "aad_version",
-    "version", "created_at", "updated_at",
+    "version", "created_at", "updated_at", "identity", "alias", "is_default",
 )  # fmt: skip
 _LINK_COLUMNS = (
     "id", "connected_account_id", "user_id", "toolkit", "auth_config_id", "auth_scheme",
     "status", "pending_key", "callback_url", "redirect_uri", "state_hash", "error",
     "error_description", "key_id", "secret", "aad_version", "version", "expires_at",
-    "completed_at", "created_at", "updated_at", "confirm_hash",
+    "completed_at", "created_at", "updated_at", "confirm_hash", "scopes", "allow_identity_change",
 )  # fmt: skip
 # The columns of each table, the same in every dialect (migrations/<dialect>/*.sql).
 COLUMNS: dict[type[Any], tuple[str, ...]] = {
@@ -80,7 +80,7 @@ KINDS: dict[type[Any], str] = {
     ConnectionLink: "connect link",
 }
 _SECRET_FIELD: dict[type[Any], str] = {ConnectionLink: "secrets"}
-_JSON_COLUMNS = frozenset({"scopes", "data"})
+_JSON_COLUMNS = frozenset({"scopes", "data", "identity"})
 
 AAD_VERSION = 2  # what every write uses; 1 is read, and rewritten
 _LEGACY_AAD = 1
@@ -97,7 +97,7 @@ BOUND: dict[type[Any], tuple[str, ...]] = {
     ConnectedAccount: ("user_id", "toolkit", "auth_config_id", "shared", "data"),
     ConnectionLink: (
         "connected_account_id", "user_id", "toolkit", "auth_config_id", "auth_scheme",
-        "callback_url", "redirect_uri", "confirm_hash",
+        "callback_url", "redirect_uri", "confirm_hash", "allow_identity_change",
     ),
 }  # fmt: skip
 _LINK_ID = "_link_id"  # the clear link id, inside a link's ciphertext
