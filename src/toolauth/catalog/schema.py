@@ -217,11 +217,13 @@ class McpServerSpec(_Strict):
     )
     resource_metadata_url: str | None = None
     issuer: str | None = Field(default=None, description="The authorization server used.")
-    client_registration: Literal["dynamic", "manual", "none"] = Field(
+    client_registration: Literal["metadata_document", "dynamic", "manual", "none"] = Field(
         default="none",
-        description="How a managed auth config gets its OAuth client: 'dynamic' registers one "
-        "(RFC 7591) on first use, 'manual' needs a custom auth config or "
-        "TOOLAUTH_<TOOLKIT>_CLIENT_ID/_SECRET, 'none' for a server without auth.",
+        description="How a managed auth config gets its OAuth client, in MCP's order of "
+        "preference: 'metadata_document' uses the URL of a client ID metadata document served "
+        "by the connect app as client_id, 'dynamic' registers one (RFC 7591) on first use, "
+        "'manual' needs a custom auth config or TOOLAUTH_<TOOLKIT>_CLIENT_ID/_SECRET, 'none' "
+        "for a server without auth.",
     )
     registration_endpoint: str | None = None
     client_id_metadata_document_supported: bool = False

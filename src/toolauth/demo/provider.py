@@ -11,6 +11,7 @@ POST /oauth/token                     RFC 6749 §4.1.3 and §6 (authorization_co
                                       an HS256 ID token too when "openid" was granted
 POST /oauth/revoke                    RFC 7009
 POST /oauth/register                  RFC 7591 dynamic client registration (JSON)
+(client_id = URL)                     client ID metadata documents, when switched on
 POST /oauth/introspect                RFC 7662 token introspection (for resource servers)
 GET  /oauth/userinfo                  Bearer token -> {sub, name, email, preferred_username}
 GET  /.well-known/oauth-authorization-server   RFC 8414 (also /.well-known/openid-configuration)
@@ -45,6 +46,8 @@ References:
     RFC 8414 Authorization Server Metadata https://datatracker.ietf.org/doc/html/rfc8414
     RFC 9207 Authorization Server Issuer Identification https://datatracker.ietf.org/doc/html/rfc9207
     RFC 9700 OAuth 2.0 Security Best Current Practice https://datatracker.ietf.org/doc/html/rfc9700
+    OAuth Client ID Metadata Document
+    https://datatracker.ietf.org/doc/draft-ietf-oauth-client-id-metadata-document/
 """
 
 from __future__ import annotations
@@ -71,6 +74,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from .client_documents import ClientDocumentError, fetch_client_document, is_document_url
 
 __all__ = ["SCOPES", "DemoProvider", "ProviderConfig", "ProviderStats", "TokenFault", "create_app"]
 
@@ -117,6 +122,11 @@ class ProviderConfig:
         dynamic_registration: serve ``/oauth/register`` (RFC 7591) and name it in the metadata.
         advertise_s256: list ``S256`` in ``code_challenge_methods_supported`` (turn off to
             simulate a server an MCP client must refuse).
+        client_id_metadata_documents: accept the URL of a client ID metadata document as a
+            ``client_id`` and say so in the metadata (``client_id_metadata_document_supported``):
+            each authorization request fetches the document (loopback only, 5 kB at most,
+            ``client_document_timeout`` seconds), which must name that URL as its
+            ``client_id``, list the request's redirect_uri and be a public client.
         token_response_aud: "resource" adds ``aud`` naming the grant's resource to token
             responses; any other string names that audience instead (a confused authorization
             server issuing tokens for another resource); None adds nothing.
@@ -140,6 +150,8 @@ class ProviderConfig:
     dynamic_registration: bool = True
     advertise_s256: bool = True
     token_response_aud: str | None = None
+    client_id_metadata_documents: bool = False
+    client_document_timeout: float = 5.0
 
     def __post_init__(self) -> None:
         if self.token_endpoint_fault is not None and self.token_endpoint_fault not in _FAULTS:
@@ -162,6 +174,7 @@ class ProviderStats:
     token_auth_methods: Counter[str] = field(default_factory=Counter)  # client_secret_basic...
     registrations: int = 0
     introspections: int = 0
+    client_documents_fetched: int = 0
 
 
 @dataclass
@@ -982,9 +995,44 @@ class DemoProvider:
 
     # -- authorization endpoint and pages ----------------------------------------------------
 
+    async def _client_document(self, client_id: str | None, *, cached: bool) -> str | None:
+        """Fetch and keep the client a URL-shaped ``client_id`` names, when client ID metadata
+        documents are on (``cached``: only when not known yet); why it cannot be used, or None.
+        """
+        if not self.config.client_id_metadata_documents or not is_document_url(client_id):
+            return None
+        assert client_id is not None
+        if cached:
+            with self._lock:
+                if client_id in self._clients:
+                    return None
+        try:
+            document = await fetch_client_document(
+                client_id, timeout=self.config.client_document_timeout
+            )
+            self.register_client(client_id, None, document.redirect_uris, name=document.client_name)
+        except (ClientDocumentError, ValueError) as exc:
+            with self._lock:
+                self._clients.pop(client_id, None)  # a document that went bad is forgotten
+            return str(exc)
+        with self._lock:
+            self._stats.client_documents_fetched += 1
+        return None
+
     async def _authorize(self, request: Request) -> Response:
         """The authorization endpoint, RFC 6749 §4.1.1."""
         query, repeated = _single_values(request.query_params.multi_items())
+        if "client_id" not in repeated:
+            # A client ID metadata document is fetched on every request (the draft:
+            # the redirect_uri is checked against the document as it is now).
+            refused = await self._client_document(query.get("client_id"), cached=False)
+            if refused is not None:
+                with self._lock:
+                    self._stats.authorize_requests += 1
+                return _error_page(
+                    f"The client metadata document {query.get('client_id')!r} cannot be used: "
+                    f"{refused}."
+                )
         with self._lock:
             self._stats.authorize_requests += 1
             now = time.monotonic()
@@ -1168,6 +1216,7 @@ class DemoProvider:
             faulted = await self._fault(fault)
             if faulted is not None:
                 return faulted
+        await self._client_document(form.get("client_id"), cached=True)
         try:
             with self._lock:
                 client, _ = self._authenticate_client(request, form)
@@ -1189,6 +1238,7 @@ class DemoProvider:
         """The revocation endpoint, RFC 7009 §2.1: 200 whether or not the token was valid."""
         try:
             form, _ = await _read_form(request)
+            await self._client_document(form.get("client_id"), cached=True)
             with self._lock:
                 client, _ = self._authenticate_client(request, form)
                 value = form.get("token")
@@ -1262,6 +1312,7 @@ class DemoProvider:
                 ],
                 "authorization_response_iss_parameter_supported": self.config.send_iss_in_redirect,
                 "introspection_endpoint": f"{issuer}/oauth/introspect",
+                "client_id_metadata_document_supported": self.config.client_id_metadata_documents,
                 **(
                     {"registration_endpoint": f"{issuer}/oauth/register"}
                     if self.config.dynamic_registration
