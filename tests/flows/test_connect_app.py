@@ -234,3 +234,14 @@ async def test_retry_links_point_below_the_prefix(mounted, browser: Browser) -> 
 
     assert landing.response.status_code == 502
     assert f'href="{base_url}/link/{req.link_id}"' in landing.response.text
+
+
+async def test_no_route_redirects_to_a_location_built_from_the_request(connect: Connect) -> None:
+    """Starlette's trailing-slash redirect is off: ``/link/x/`` (with any Host header) is a
+    404 page, not a 307 to a URL made of the request's own Host."""
+    app = connect.ta.asgi_app()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:9") as http:
+        for path in ("/link/ln_x/", "/healthz/", "/oauth/callback/", "/api/links/ln_x/"):
+            response = await http.get(path, headers={"host": "evil.example"})
+            assert response.status_code == 404 and "location" not in response.headers, path

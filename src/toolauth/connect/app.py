@@ -283,7 +283,7 @@ def create_connect_app(client: AsyncToolAuth, verify_user: VerifyUser | None = N
         page = Page(500, "Something went wrong", f"{message} Nothing was saved; try again.")
         return respond(page, request)
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/link/{link_id}", link_page, methods=["GET", "POST"]),
             Route("/oauth/callback", oauth_callback, methods=["GET"]),
@@ -299,3 +299,8 @@ def create_connect_app(client: AsyncToolAuth, verify_user: VerifyUser | None = N
         exception_handlers={Exception: on_error},
         lifespan=lifespan,
     )
+    # No redirect to the same path with or without a slash: every answer of this app is one of
+    # its own pages or a redirect it chose (the provider, the link's callback), never a
+    # Location built from the request's Host header.
+    app.router.redirect_slashes = False
+    return app
