@@ -119,10 +119,12 @@ async def test_a_change_that_fails_emits_nothing(ta: AsyncToolAuth) -> None:
     account = await ta.connected_accounts.create("u1", config_id, credentials={"api_key": "k"})
     await ta.connected_accounts.disable(account.id)  # stays; then a write that loses its race
     start = await _last(ta)
+    entries = await ta.audit.list()
     stale = account.model_copy(update={"status": ConnectionStatus.FAILED})
     with pytest.raises(ConflictError):
         await (await ta.store()).save(stale)
     assert await ta.events.list(after=start) == []
+    assert await ta.audit.list() == entries  # nor an audit entry
 
 
 async def test_deleting_a_config_with_its_accounts_emits_their_deletion(ta: AsyncToolAuth) -> None:
