@@ -150,3 +150,59 @@ async def test_toolkits_add_discover_list_remove(tmp_path: Path, provider) -> No
     assert (code, err) == (0, "") and "Removed toolkit acme" in out
     code, out, _ = await _toolauth(tmp_path, "toolkits", "list")
     assert "acme" not in out.split() and "idp" in out.split()
+
+
+@pytest.mark.parametrize(
+    ("documents", "registration", "mode"),
+    [
+        (True, True, "client registration: CIMD (client ID metadata document: client_id "),
+        (False, True, "client registration: dynamic (RFC 7591"),
+        (False, False, "client registration: manual (create a custom auth config"),
+    ],
+)
+async def test_toolkits_add_mcp_and_show(
+    tmp_path: Path, provider, documents: bool, registration: bool, mode: str
+) -> None:
+    """``add-mcp`` discovers a real loopback MCP server (RFC 9728, then RFC 8414) and prints
+    its issuer, resource and how managed configs get their client, in MCP's order of
+    preference (CIMD, then RFC 7591, then manual); ``show`` prints the stored definition."""
+    from tests.conftest import InBackground
+    from tests.helpers import free_port
+    from toolauth.connect.serving import serve_app
+    from toolauth.demo.notes_mcp import notes_app
+
+    demo, issuer = provider
+    demo.config.client_id_metadata_documents = documents
+    demo.config.dynamic_registration = registration
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/mcp"
+    app = notes_app(url, issuer=issuer, introspect=demo.introspect)
+    async with InBackground(serve_app(app, port=port)):
+        code, out, err = await _toolauth(
+            tmp_path, "toolkits", "add-mcp", "notes", "--url", url, "--name", "Notes",
+            "--scope", "profile", "--allowed-host", "127.0.0.1",
+        )  # fmt: skip
+        assert (code, err) == (0, ""), err
+        lines = out.splitlines()
+        assert lines[0].startswith("Stored toolkit notes version 1")
+        assert f"MCP server: {url}" in lines and f"resource: {url}" in lines
+        assert f"issuer: {issuer}" in lines
+        assert any(line.startswith(mode) for line in lines), out
+        if documents:
+            assert "/clients/notes.json, served by the connect app)" in out
+        code, _, err = await _toolauth(tmp_path, "toolkits", "add-mcp", "notes", "--url", url)
+        assert code == 1 and err.startswith("toolauth: ") and "Traceback" not in err
+        code, out, err = await _toolauth(
+            tmp_path, "toolkits", "add-mcp", "notes", "--url", url, "--replace"
+        )
+        assert (code, err) == (0, "") and "Stored toolkit notes version 2" in out
+    code, out, err = await _toolauth(tmp_path, "toolkits", "show", "notes")
+    assert (code, err) == (0, "")
+    shown = json.loads(out)
+    assert shown["slug"] == "notes" and shown["mcp"]["url"] == url
+    assert shown["mcp"]["issuer"] == issuer and shown["mcp"]["resource"] == url
+    assert shown["mcp"]["client_id_metadata_document_supported"] is documents
+    assert shown["auth_schemes"]["OAUTH2"]["resource"] == url
+    assert "secret" not in out.replace("client_secret_basic", "")  # a definition holds none
+    code, _, err = await _toolauth(tmp_path, "toolkits", "show", "nobody_here")
+    assert code == 1 and err.startswith("toolauth: Unknown toolkit 'nobody_here'")

@@ -19,7 +19,14 @@ PURE = {
     Toolkits: {"list", "get", "source"},
     AuthConfigs: {"configured_toolkits", "connectable_without_config"},
     ConnectedAccounts: set(),
-    Session: {"available_toolkits", "check_toolkit", "toolkit", "tools"},
+    Session: {
+        "available_toolkits",
+        "check_toolkit",
+        "expose",
+        "several_accounts",
+        "toolkit",
+        "tools",
+    },
     ConnectionRequest: set(),
 }
 

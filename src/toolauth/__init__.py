@@ -15,6 +15,7 @@ from .__version__ import __version__
 from ._client import AsyncToolAuth
 from ._crypto import Keyring, generate_key
 from ._exceptions import (
+    AccountChoiceError,
     CatalogError,
     ClientClosedError,
     ConfigurationError,
@@ -27,6 +28,7 @@ from ._exceptions import (
     MigrationError,
     NotFoundError,
     OAuthError,
+    ScopeRequiredError,
     StoreError,
     TokenRefreshError,
     ToolApiError,
@@ -34,7 +36,14 @@ from ._exceptions import (
     ValidationError,
     WebhookVerificationError,
 )
-from ._models import AuthConfig, AuthConfigType, AuthScheme, ConnectedAccount, ConnectionStatus
+from ._models import (
+    AccountIdentity,
+    AuthConfig,
+    AuthConfigType,
+    AuthScheme,
+    ConnectedAccount,
+    ConnectionStatus,
+)
 from ._settings import Settings
 from ._sync import ToolAuth
 from .catalog import ToolkitDefinition
@@ -47,6 +56,8 @@ from .resources.sessions import ResumeMode, Session, ToolkitConnection
 ConnectionFailed = ConnectionFailedError  # the name users of hosted platforms know
 
 __all__ = [
+    "AccountChoiceError",
+    "AccountIdentity",
     "Actor",
     "AsyncToolAuth",
     "AuditEntry",
@@ -76,6 +87,7 @@ __all__ = [
     "NotFoundError",
     "OAuthError",
     "ResumeMode",
+    "ScopeRequiredError",
     "Session",
     "Settings",
     "StoreError",

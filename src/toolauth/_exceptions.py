@@ -13,6 +13,8 @@ ToolAuthError                      error = "toolauth_error"
 │   ├── DecryptionError            wrong or rotated key, tampered row
 │   └── MigrationError             schema newer than this code, or a migration failed
 ├── ConnectionRequiredError        no ACTIVE account to act with; carries toolkit and status
+│   └── ScopeRequiredError         the account lacks a scope the call needs; carries scopes
+├── AccountChoiceError             several accounts of a toolkit and no way to tell which one
 ├── ConnectionFailedError          a connected account ended FAILED / EXPIRED / INACTIVE
 ├── ConnectionTimeoutError         waiting for a connection ran out of time (also a TimeoutError)
 ├── ToolApiError                   a toolkit's API refused a tool call; carries ``status_code``
@@ -31,6 +33,7 @@ contains a token, secret, key or password.
 from __future__ import annotations
 
 __all__ = [
+    "AccountChoiceError",
     "CatalogError",
     "ClientClosedError",
     "ConfigurationError",
@@ -43,6 +46,7 @@ __all__ = [
     "MigrationError",
     "NotFoundError",
     "OAuthError",
+    "ScopeRequiredError",
     "StoreError",
     "TokenRefreshError",
     "ToolApiError",
@@ -116,8 +120,9 @@ class ConfirmationError(ToolAuthError):
     """``connected_accounts.confirm(code, user_id=...)`` refused the code; nothing changed.
 
     ``reason`` says why: ``"unknown"`` (no such code, or already used), ``"expired"`` (not
-    confirmed in time: the grant was revoked and erased) or ``"wrong_user"`` (the link was made
-    for another user). The message never contains the code.
+    confirmed in time: the grant was revoked and erased), ``"wrong_user"`` (the link was made
+    for another user) or ``"identity_mismatch"`` (the grant is of another provider identity
+    than the account it would reconnect). The message never contains the code.
     """
 
     error = "confirmation_failed"
@@ -130,6 +135,10 @@ class ConfirmationError(ToolAuthError):
         "wrong_user": "This confirmation code belongs to a connect link made for another "
         "user, so it was not confirmed and nothing was changed. Pass the user_id of the "
         "user signed in to your app, or send this user a link of their own.",
+        "identity_mismatch": "This grant is of another provider identity than the account it "
+        "would reconnect, so it was not confirmed and the account was not changed. Create a "
+        "link with allow_identity_change=True if the switch is meant, or connect another "
+        "account with an alias.",
     }
 
     def __init__(self, reason: str) -> None:
@@ -177,6 +186,63 @@ class ConnectionRequiredError(ToolAuthError):
         self.toolkit = toolkit
         self.connected_account_id = connected_account_id
         self.status = status
+
+
+class ScopeRequiredError(ConnectionRequiredError):
+    """The account lacks a scope the call needs: known from its granted scopes, or from the
+    provider's 403 ``insufficient_scope`` (RFC 6750 §3.1). The user must grant ``scopes`` on
+    the same account (a step-up link); the account keeps working meanwhile.
+    """
+
+    error = "scope_required"
+
+    def __init__(
+        self,
+        toolkit: str,
+        scopes: tuple[str, ...] = (),
+        connected_account_id: str | None = None,
+    ) -> None:
+        ToolAuthError.__init__(
+            self,
+            f"The {toolkit} account lacks a permission this needs"
+            + (f" ({', '.join(scopes)})" if scopes else "")
+            + ". The user must grant it through a connect link for the same account.",
+        )
+        self.toolkit = toolkit
+        self.connected_account_id = connected_account_id
+        self.status = "ACTIVE"
+        self.scopes = scopes
+
+
+class AccountChoiceError(ToolAuthError):
+    """The user has several accounts of a toolkit and the call did not say which one (and no
+    default is set), or named none of them. Never a guess: ``choices`` lists them (``id``,
+    ``alias``, ``connected_as``, ``is_default``), and the message tells the model what to pass.
+    """
+
+    error = "account_choice_required"
+
+    def __init__(
+        self, toolkit: str, choices: list[dict[str, object]], asked: str | None = None
+    ) -> None:
+        names = ", ".join(
+            f"{c['alias']} ({c['connected_as']})" if c.get("alias") and c.get("connected_as")
+            else str(c.get("alias") or c.get("connected_as") or c["id"])
+            for c in choices
+        )  # fmt: skip
+        first = (
+            f"No connected {toolkit} account is named {asked!r}"
+            if asked is not None
+            else f"The user has several {toolkit} accounts and none is the default"
+        )
+        super().__init__(
+            f"{first}. Accounts: {names}. Call the tool again with `account` set to one of "
+            "these aliases, logins or emails; if it is not clear which one the user means, "
+            "ask them."
+        )
+        self.toolkit = toolkit
+        self.choices = choices
+        self.asked = asked
 
 
 class ConnectionFailedError(ToolAuthError):

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 __all__ = [
+    "AccountIdentity",
     "AuthConfig",
     "AuthConfigType",
     "AuthScheme",
@@ -128,6 +129,41 @@ class AuthConfig(BaseModel):
         return self.auth_scheme is not AuthScheme.OAUTH2 and bool(self.credentials)
 
 
+class AccountIdentity(BaseModel):
+    """Who a connected account is at the provider: non-secret, captured when a connection
+    completes (the OIDC ID token or userinfo, else the toolkit's identity endpoint).
+
+    ``id`` is the provider's stable id (OIDC ``sub``, GitHub's numeric id); ``login`` a user
+    name, ``email`` an address, ``name`` a display name (for Slack and Notion, the workspace).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str | None = None
+    login: str | None = None
+    email: str | None = None
+    name: str | None = None
+
+    @property
+    def display(self) -> str:
+        """What to call the account: "alice@example.com", "octocat", or its name or id."""
+        return self.email or self.login or self.name or self.id or "an unknown account"
+
+    def same_as(self, other: AccountIdentity) -> bool:
+        """Whether ``other`` is the same provider identity: by ``id`` when both have one,
+        else by login, else by email (case-insensitive for these two)."""
+        if self.id is not None and other.id is not None:
+            return self.id == other.id
+        for mine, theirs in ((self.login, other.login), (self.email, other.email)):
+            if mine is not None and theirs is not None:
+                return mine.casefold() == theirs.casefold()
+        return True  # nothing to compare: not known to differ
+
+    def names(self) -> tuple[str, ...]:
+        """The values a model may name this account by (login, email), casefolded."""
+        return tuple(v.casefold() for v in (self.login, self.email) if v)
+
+
 class ConnectedAccount(BaseModel):
     """One user's credentials for one toolkit, through one auth config.
 
@@ -149,6 +185,9 @@ class ConnectedAccount(BaseModel):
     label: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
     shared: bool = False
+    identity: AccountIdentity | None = None
+    alias: str | None = None
+    is_default: bool = False
     created_at: datetime
     updated_at: datetime
     credentials: _Secrets = Field(default_factory=dict, exclude=True, repr=False)
@@ -157,6 +196,14 @@ class ConnectedAccount(BaseModel):
     @property
     def is_active(self) -> bool:
         return self.status is ConnectionStatus.ACTIVE
+
+    @property
+    def display_name(self) -> str:
+        """How the account is named to a user or a model: its alias and who it is."""
+        who = self.identity.display if self.identity is not None else None
+        if self.alias and who:
+            return f"{self.alias} ({who})"
+        return self.alias or who or self.id
 
 
 class LinkStatus(_Choice):
@@ -190,6 +237,8 @@ class ConnectionLink(BaseModel):
     redirect_uri: str | None = None
     state_hash: str | None = None
     confirm_hash: str | None = None  # SHA-256 of the one-time confirmation code
+    scopes: tuple[str, ...] | None = None  # what this link asks for (None: the config's)
+    allow_identity_change: bool = False  # the app may reconnect another provider identity
     error: str | None = None
     error_description: str | None = None
     expires_at: datetime

@@ -11,6 +11,12 @@ toolauth toolkits add FILE.json [--replace] [--override]
                               store a definition for every process of the deployment
 toolauth toolkits discover SLUG ISSUER [--scope S ...] [--api-base-url URL] [--replace]
                               store an OAuth toolkit from the issuer's RFC 8414 metadata
+toolauth toolkits add-mcp SLUG --url URL [--name NAME] [--scope S ...] [--allowed-host H ...]
+                              [--replace]
+                              store a remote MCP server (streamable HTTP) as a toolkit, discovered
+                              from its RFC 9728 metadata; prints its issuer, resource and how
+                              managed configs get their OAuth client
+toolauth toolkits show SLUG   print a toolkit's definition (JSON, MCP fields included)
 toolauth toolkits remove SLUG [--force]
                               remove a stored toolkit (--force: even while auth configs use it)
 toolauth demo                 run the offline chat demo (--port, --home, --no-browser)
@@ -40,6 +46,7 @@ from ._exceptions import ConfigurationError, ToolAuthError
 from ._keys import key_file_path, load_keyring, uses_key_file, write_key_file
 from ._settings import Settings
 from .catalog import ToolkitDefinition, load_definition
+from .oauth.client_metadata import client_metadata_url, registration_mode
 
 __all__ = ["main"]
 
@@ -96,6 +103,16 @@ async def _toolkits(settings: Settings, args: argparse.Namespace) -> str:
                 api_base_url=args.api_base_url, replace=args.replace, override=args.override,
             )  # fmt: skip
             return _stored(ta, definition.slug)
+        if command == "add-mcp":
+            definition = await ta.toolkits.add_mcp(
+                args.slug, url=args.url, name=args.name, scopes=args.scope or None,
+                allowed_hosts=args.allowed_host or None, replace=args.replace,
+            )  # fmt: skip
+            return "\n".join([_stored(ta, definition.slug), *_mcp_summary(ta, definition)])
+        if command == "show":
+            await ta.store()
+            definition = await ta.catalog.resolve(args.slug)
+            return definition.model_dump_json(by_alias=True, indent=2)
         if command == "remove":
             used_by = await ta.toolkits.remove(args.slug, force=args.force)
             note = f"; auth config(s) {', '.join(used_by)} still name it" if used_by else ""
@@ -106,6 +123,28 @@ async def _toolkits(settings: Settings, args: argparse.Namespace) -> str:
             f"{', '.join(s.value for s in d.auth_schemes)}"
             for d in ta.toolkits.list()
         )
+
+
+def _mcp_summary(ta: AsyncToolAuth, definition: ToolkitDefinition) -> list[str]:
+    """What discovery found, and how a managed config gets its client here (no secret: the
+    definition holds none, and a registered client exists only after the first link)."""
+    mcp = definition.mcp
+    assert mcp is not None
+    mode = registration_mode(definition, ta.urls.base_url)
+    how = {
+        "metadata_document": "CIMD (client ID metadata document: client_id "
+        f"{client_metadata_url(ta.urls.base_url, definition.slug)}, served by the connect app)",
+        "dynamic": "dynamic (RFC 7591: registered once per issuer on the first connect link)",
+        "manual": "manual (create a custom auth config with your OAuth client, or set "
+        f"TOOLAUTH_{definition.slug.upper()}_CLIENT_ID and _CLIENT_SECRET)",
+        "none": "none (the server asks for no token)",
+    }[mode]
+    return [
+        f"MCP server: {mcp.url}",
+        f"issuer: {mcp.issuer or '-'}",
+        f"resource: {mcp.resource or '-'}",
+        f"client registration: {how}",
+    ]
 
 
 def _stored(ta: AsyncToolAuth, slug: str) -> str:
@@ -214,7 +253,9 @@ def _parser() -> argparse.ArgumentParser:
     key_commands.add_parser("generate", help="print a new random key")
     key_commands.add_parser("rotate", help="re-encrypt every secret under the first key")
     commands.add_parser("migrate", help="apply pending database migrations")
-    toolkits = commands.add_parser("toolkits", help="list, add, discover or remove toolkits")
+    toolkits = commands.add_parser(
+        "toolkits", help="list, add, add-mcp, discover, show or remove toolkits"
+    )
     kits = toolkits.add_subparsers(dest="toolkits_command")
     kits.add_parser("list", help="the toolkits every process knows (the default)")
     kits.add_parser("schema", help="print a toolkit file's JSON schema")
@@ -232,6 +273,20 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--override", action="store_true", help="replace a built-in or folder definition"
         )
+    add_mcp = kits.add_parser("add-mcp", help="store a remote MCP server as a toolkit")
+    add_mcp.add_argument("slug")
+    add_mcp.add_argument("--url", required=True, help="the MCP endpoint (streamable HTTP)")
+    add_mcp.add_argument("--name", default=None, help="the toolkit's name (default: the slug)")
+    add_mcp.add_argument("--scope", action="append", help="a scope to ask for (repeatable)")
+    add_mcp.add_argument(
+        "--allowed-host", action="append",
+        help="a host the authorization server's endpoints may be on besides the issuer's",
+    )  # fmt: skip
+    add_mcp.add_argument(
+        "--replace", action="store_true", help="replace a stored definition (next version)"
+    )
+    show = kits.add_parser("show", help="print a toolkit's definition as JSON")
+    show.add_argument("slug")
     remove = kits.add_parser("remove", help="remove a stored toolkit from every process")
     remove.add_argument("slug")
     remove.add_argument(

@@ -53,7 +53,10 @@ async def test_reinitiate_keeps_the_account_active_until_the_new_grant_replaces_
     await browser.oauth_consent(first.redirect_url)
     old = await first.wait_for_connection(timeout=5)
 
-    again = await ta.connected_accounts.link("alice-user", config.id, reinitiate=True)
+    # Bob signs in over Alice's account below: the app allows that change of identity.
+    again = await ta.connected_accounts.link(
+        "alice-user", config.id, reinitiate=True, allow_identity_change=True
+    )
 
     assert again.link_id is not None and again.link_id != first.link_id
     assert again.connected_account_id == old.id
@@ -65,7 +68,9 @@ async def test_reinitiate_keeps_the_account_active_until_the_new_grant_replaces_
     async with await ta.connected_accounts.http_client(old.id) as client:
         assert (await client.get("/me")).status_code == 200
     assert (
-        await ta.connected_accounts.link("alice-user", config.id, reinitiate=True)
+        await ta.connected_accounts.link(
+            "alice-user", config.id, reinitiate=True, allow_identity_change=True
+        )
     ).link_id == again.link_id
 
     await browser.oauth_consent(again.redirect_url, username="bob", password="builder")

@@ -5,6 +5,7 @@ the real ``toolauth serve`` command."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -227,6 +228,17 @@ async def test_a_slug_not_seen_yet_is_read_from_the_store_before_it_is_refused(
     await until(lambda: other.toolkits.get("acme").name == "Acme v2")
 
 
+async def test_updating_a_config_of_a_toolkit_not_seen_yet_reads_it_from_the_store(
+    ta: AsyncToolAuth, other: AsyncToolAuth
+) -> None:
+    await other.store()
+    await ta.toolkits.register(acme())
+    config = await ta.auth_configs.create("acme")
+    assert "acme" not in other.catalog
+    updated = await other.auth_configs.update(config.id, name="Acme for everyone")
+    assert updated.name == "Acme for everyone" and "acme" in other.catalog
+
+
 async def test_the_same_definition_again_changes_nothing_and_another_needs_replace(
     ta: AsyncToolAuth, backend: Backend
 ) -> None:
@@ -288,15 +300,17 @@ async def test_a_bad_stored_row_is_an_error_naming_its_slug_not_a_crash(
     settings: Settings, backend: Backend
 ) -> None:
     async with AsyncToolAuth(settings=settings) as ta:
-        await ta.toolkits.register(acme())
         await ta.toolkits.register(acme(slug="acme_two"))
-    # Edited by hand: a required field gone, and a row whose JSON names another slug.
+        # A row this release cannot read (as a newer release may write: a required field
+        # gone), stored with the key; and one whose JSON names another slug.
+        store = await ta.store()
+        await store.put_toolkit("acme", source="registered", replace=False,
+                                definition='{"slug": "acme", "name": "Acme"}')  # fmt: skip
+        await store.put_toolkit("acme_three", source="registered", replace=False,
+                                definition=json.dumps(acme(slug="github")))  # fmt: skip
+    # Edited by hand, without the key: its MAC no longer verifies.
     await backend.execute(
-        'UPDATE toolkits SET definition = \'{"slug": "acme", "name": "Acme"}\' '
-        "WHERE slug = 'acme'"
-    )
-    await backend.execute(
-        "UPDATE toolkits SET definition = replace(definition, '\"acme_two\"', '\"github\"') "
+        "UPDATE toolkits SET definition = replace(definition, 'acme.test', 'evil.test') "
         "WHERE slug = 'acme_two'"
     )
     records: list[logging.LogRecord] = []
@@ -313,6 +327,8 @@ async def test_a_bad_stored_row_is_an_error_naming_its_slug_not_a_crash(
             assert "toolkit 'acme'" in str(bad.value) and "api_base_url" in str(bad.value)
             assert "toolauth toolkits remove acme --force" in str(bad.value)
             with pytest.raises(CatalogError, match="its definition says slug 'github'"):
+                ta.toolkits.get("acme_three")
+            with pytest.raises(CatalogError, match="without the encryption key"):
                 ta.toolkits.get("acme_two")
             assert await ta.toolkits.remove("acme", force=True) == []
     finally:
@@ -320,3 +336,4 @@ async def test_a_bad_stored_row_is_an_error_naming_its_slug_not_a_crash(
     logged = [r.getMessage() for r in records]
     assert any("toolkit 'acme'" in m for m in logged)
     assert any("toolkit 'acme_two'" in m for m in logged)
+    assert any("toolkit 'acme_three'" in m for m in logged)

@@ -10,7 +10,7 @@ import pytest
 
 from toolauth import AsyncToolAuth, ConflictError, DecryptionError, MigrationError
 from toolauth._crypto import Keyring, generate_key
-from toolauth._models import LinkStatus, utcnow
+from toolauth._models import ConnectionLink, LinkStatus, utcnow
 from toolauth.store import AccountFilter, open_store
 from toolauth.store.base import COLUMNS, TABLES
 from toolauth.store.migrations import load_migrations
@@ -57,12 +57,17 @@ async def test_newer_schema_is_refused(tmp_path):
         await SQLiteStore(_url(tmp_path), ring).open()
 
 
-# Columns that schema 2 did not have yet (added by schemas 4, 5 and 6).
-_LATER = {"is_default", "shared", "issued_at", "confirm_hash", "aad_version"}
+# Columns that schema 2 did not have yet (added by schemas 4, 5, 6 and 9).
+_LATER = {
+    "is_default", "shared", "issued_at", "confirm_hash", "aad_version", "identity", "alias",
+    "allow_identity_change",
+}  # fmt: skip
+_LATER_LINK = {"scopes"}  # links only: the other tables had scopes from the start
 
 
 def _old_columns(model) -> list[str]:
-    return [c for c in COLUMNS[type(model)] if c not in _LATER]
+    later = _LATER | (_LATER_LINK if isinstance(model, ConnectionLink) else set())
+    return [c for c in COLUMNS[type(model)] if c not in later]
 
 
 def _old_row(ring: Keyring, model) -> list:

@@ -31,6 +31,7 @@ __all__ = [
     "ApiKeySchemeSpec",
     "CredentialField",
     "CredentialPlacement",
+    "IdentitySpec",
     "McpServerSpec",
     "McpToolSpec",
     "NoAuthSchemeSpec",
@@ -62,6 +63,37 @@ class TestRequest(_Strict):
     path: str = Field(description="Path below the toolkit's api_base_url, or an absolute URL.")
     json_body: dict[str, object] | None = None
     expect_status: tuple[int, ...] = (200,)
+
+
+_JSON_PATH = r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$"
+
+
+class IdentitySpec(_Strict):
+    """How to learn who an account is at the provider, once it is connected: a request made
+    with the new credentials and where its JSON answer names the account (dotted paths, e.g.
+    ``"data.viewer.email"``). ``path`` None: the scheme's ``test_request`` (key schemes).
+    OAuth toolkits that grant ``openid`` use the ID token or ``userinfo_url`` first."""
+
+    method: Literal["GET", "POST"] = "GET"
+    path: str | None = Field(
+        default=None, description="Path below the toolkit's api_base_url, or an absolute URL."
+    )
+    json_body: dict[str, object] | None = None
+    scopes: tuple[str, ...] = Field(
+        default=(),
+        description="OAuth scopes reading the identity needs; a link that asks for its tools' "
+        "scopes asks for these too.",
+    )
+    id: str | None = Field(default=None, pattern=_JSON_PATH)
+    login: str | None = Field(default=None, pattern=_JSON_PATH)
+    email: str | None = Field(default=None, pattern=_JSON_PATH)
+    name: str | None = Field(default=None, pattern=_JSON_PATH)
+
+    @model_validator(mode="after")
+    def _names_something(self) -> IdentitySpec:
+        if not (self.id or self.login or self.email or self.name):
+            raise ValueError("an identity section names at least one of id, login, email, name")
+        return self
 
 
 class CredentialField(_Strict):
@@ -185,11 +217,13 @@ class McpServerSpec(_Strict):
     )
     resource_metadata_url: str | None = None
     issuer: str | None = Field(default=None, description="The authorization server used.")
-    client_registration: Literal["dynamic", "manual", "none"] = Field(
+    client_registration: Literal["metadata_document", "dynamic", "manual", "none"] = Field(
         default="none",
-        description="How a managed auth config gets its OAuth client: 'dynamic' registers one "
-        "(RFC 7591) on first use, 'manual' needs a custom auth config or "
-        "TOOLAUTH_<TOOLKIT>_CLIENT_ID/_SECRET, 'none' for a server without auth.",
+        description="How a managed auth config gets its OAuth client, in MCP's order of "
+        "preference: 'metadata_document' uses the URL of a client ID metadata document served "
+        "by the connect app as client_id, 'dynamic' registers one (RFC 7591) on first use, "
+        "'manual' needs a custom auth config or TOOLAUTH_<TOOLKIT>_CLIENT_ID/_SECRET, 'none' "
+        "for a server without auth.",
     )
     registration_endpoint: str | None = None
     client_id_metadata_document_supported: bool = False
@@ -295,6 +329,15 @@ class ToolkitDefinition(_Strict):
     auth_schemes: dict[AuthScheme, SchemeSpec] = Field(min_length=1)
     mcp: McpServerSpec | None = Field(
         default=None, description="Set when the toolkit's tools come from a remote MCP server."
+    )
+    identity: IdentitySpec | None = Field(
+        default=None,
+        description="Where a connected account's identity (id, login or email, name) is read.",
+    )
+    incremental_auth: bool = Field(
+        default=False,
+        description="The provider adds scopes to an existing grant (Google's "
+        "include_granted_scopes=true): a step-up link asks for the missing scopes only.",
     )
 
     @field_validator("slug")

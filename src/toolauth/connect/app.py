@@ -22,6 +22,7 @@ from starlette.types import Message
 from .._callbacks import check_callback_url, is_loopback_url
 from .._exceptions import ClientClosedError, ConfigurationError, ToolAuthError, ValidationError
 from ..events import Actor, acting_as
+from .client_metadata import ClientMetadataEndpoint
 from .logs import install_access_log_filter, redact_path
 from .pages import STYLESHEET, render_form, render_page
 from .steps import (
@@ -289,6 +290,11 @@ def create_connect_app(client: AsyncToolAuth, verify_user: VerifyUser | None = N
             Route("/api/links/{link_id}", link_status, methods=["GET"]),
             Route("/static/toolauth.css", stylesheet, methods=["GET"]),
             Route("/healthz", health, methods=["GET"]),
+            Route(
+                "/clients/{slug}.json",
+                ClientMetadataEndpoint(client.catalog, client.urls).serve,
+                methods=["GET"],
+            ),
         ],
         exception_handlers={Exception: on_error},
         lifespan=lifespan,

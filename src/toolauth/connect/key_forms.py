@@ -123,9 +123,10 @@ class KeyFormSteps:
                     link, definition, spec, account=account, error=problem,
                     values=plain_values, status_code=400,
                 )  # fmt: skip
+        identity = await self._links.identity(definition, spec, secret_values, data, ())
         return await self._links.complete(
             link, account, credentials=secret_values, data=data, scopes=(), expires_at=None,
-            verified=verified,
+            identity=identity, verified=verified,
         )  # fmt: skip
 
     async def _verify(

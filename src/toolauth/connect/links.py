@@ -16,6 +16,7 @@ from .._callbacks import check_callback_url, with_query
 from .._exceptions import ConflictError, ValidationError
 from .._http import HttpPool
 from .._models import (
+    AccountIdentity,
     AuthConfig,
     ConnectedAccount,
     ConnectionLink,
@@ -24,15 +25,17 @@ from .._models import (
     utcnow,
 )
 from .._settings import ConnectUrls, Settings
-from ..catalog import Catalog, ToolkitDefinition
+from ..catalog import ApiKeySchemeSpec, Catalog, OAuth2SchemeSpec, ToolkitDefinition
 from ..resources.confirmations import (
     GRANT_SECRET,
     Confirmations,
     HeldGrant,
     hash_code,
+    identity_conflict,
     new_code,
     with_grant,
 )
+from ..resources.identities import capture_identity
 from ..store import Store
 from .steps import Page, Redirect, Step
 
@@ -165,6 +168,20 @@ class LinkSteps:
             return self.used_page()
         return self.finish_redirect(link, error=error)
 
+    async def identity(
+        self,
+        definition: ToolkitDefinition,
+        spec: OAuth2SchemeSpec | ApiKeySchemeSpec,
+        credentials: dict[str, SecretStr],
+        data: dict[str, Any],
+        scopes: tuple[str, ...],
+    ) -> AccountIdentity | None:
+        """Who the new grant belongs to at the provider (``resources.identities``)."""
+        return await capture_identity(
+            self.http, definition, spec, credentials, data, scopes=scopes,
+            variables=self.variables(), deadline=self.settings.call_deadline,
+        )  # fmt: skip
+
     def needs_confirmation(self, verified: bool) -> bool:
         """Whether a finished flow's grant waits for the app's confirmation: binding is
         required (a public ``base_url``) and this app did not check the browser's user."""
@@ -179,10 +196,18 @@ class LinkSteps:
         data: dict[str, Any],
         scopes: tuple[str, ...],
         expires_at: Any,
+        identity: AccountIdentity | None = None,
         verified: bool = False,
     ) -> Step:
-        """The flow got a grant: the account's now, or held for the app's confirmation."""
-        grant = HeldGrant(credentials, data, scopes, expires_at)
+        """The flow got a grant: the account's now, or held for the app's confirmation.
+        A grant of another provider identity than the account's is refused (the account
+        keeps its grant) unless the link allows it."""
+        # An incremental step-up extends the account's grant: the old one is not revoked.
+        extends = self._catalog.get(link.toolkit).incremental_auth and link.scopes is not None
+        grant = HeldGrant(credentials, data, scopes, expires_at, identity, not extends)
+        old = identity_conflict(link, account, grant)
+        if old is not None and identity is not None:
+            return await self._refuse_identity(link, account, grant, old, identity)
         if self.needs_confirmation(verified):
             return await self._hold(link, account, grant)
         store = await self._store()
@@ -205,9 +230,45 @@ class LinkSteps:
                     return self.used_page()
                 account = fresh
                 continue
-            await self._confirmations.revoke_replaced(account, active)  # a reconnect's old grant
+            if grant.revoke_old:  # a reconnect's old grant
+                await self._confirmations.revoke_replaced(account, active)
             return self.finish_redirect(link)
         return self.used_page()
+
+    async def _refuse_identity(
+        self,
+        link: ConnectionLink,
+        account: ConnectedAccount,
+        grant: HeldGrant,
+        old: AccountIdentity,
+        new: AccountIdentity,
+    ) -> Step:
+        """Another provider identity signed in to reconnect ``account``: nothing is stored,
+        the new grant is revoked, the account keeps its own; the user is told who to be."""
+        await self._confirmations.revoke_unused(account, grant)
+        name = self._catalog.get(link.toolkit).name
+        description = (
+            f"signed in as {new.display}, but this connection is {old.display}; nothing changed"
+        )
+        store = await self._store()
+        try:
+            await store.save(
+                link.model_copy(update={
+                    "status": LinkStatus.FAILED, "error": "identity_mismatch",
+                    "error_description": description, "completed_at": utcnow(),
+                    "state_hash": None,
+                })
+            )  # fmt: skip
+        except ConflictError:
+            return self.used_page()
+        log.warning("a %s reconnect by another provider identity was refused", link.toolkit)
+        return Page(
+            409, f"A different {name} account",
+            f"You signed in to {name} as {new.display}, but this connection is {old.display}. "
+            f"Nothing was changed. To reconnect it, sign in as {old.display}; to add "
+            f"{new.display} as another account, ask the app to connect one more {name} "
+            "account.", toolkit=name, error="identity_mismatch",
+        )  # fmt: skip
 
     async def _hold(
         self, link: ConnectionLink, account: ConnectedAccount, grant: HeldGrant

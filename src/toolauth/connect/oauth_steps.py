@@ -110,9 +110,9 @@ class OAuthSteps:
         verifier = _derive(secret, "pkce", opening) if spec.pkce else None
         url = authorization_url(
             authorize_at,
-            client_id=client_id, redirect_uri=self._links.redirect_uri, scopes=config.scopes,
+            client_id=client_id, redirect_uri=self._links.redirect_uri, scopes=_asked(link, config),
             scope_separator=spec.scope_separator, state=state, code_verifier=verifier,
-            extra=spec.authorization_params, resource=spec.resource,
+            extra=_extra_params(spec, definition, link), resource=spec.resource,
         )  # fmt: skip
         ttl = max(1, int((link.expires_at - utcnow()).total_seconds()))
         # RFC 9700 §4.7.1: bind the state to this browser, so a callback carrying it from
@@ -213,12 +213,16 @@ class OAuthSteps:
                 return self._unavailable(link, definition, exc.description or exc.error)
             return await self._links.fail(link, exc.error, exc.description)
         now = utcnow()
+        credentials, data = tokens.secrets(), dict(tokens.public)
+        granted = tokens.scope if tokens.scope is not None else _asked(link, config)
+        if tokens.scope is None and definition.incremental_auth and account.scopes:
+            granted = tuple(dict.fromkeys((*account.scopes, *granted)))  # added to the grant
+        identity = await self._links.identity(definition, spec, credentials, data, granted)
         return await self._links.complete(
             # Only allow-listed ids and names are plain data; the rest of the response is in
             # the encrypted credentials (toolauth.oauth.tokens.PUBLIC_FIELDS).
-            link, account, credentials=tokens.secrets(), data=dict(tokens.public),
-            scopes=tokens.scope if tokens.scope is not None else config.scopes,
-            expires_at=tokens.expires_at(now), verified=verified,
+            link, account, credentials=credentials, data=data, scopes=granted,
+            expires_at=tokens.expires_at(now), identity=identity, verified=verified,
         )  # fmt: skip
 
     def _unavailable(
@@ -234,6 +238,23 @@ class OAuthSteps:
         )  # fmt: skip
 
     # GET and POST /link/{id} for key schemes --------------------------------------------
+
+
+def _extra_params(
+    spec: OAuth2SchemeSpec, definition: ToolkitDefinition, link: ConnectionLink
+) -> dict[str, str]:
+    """The catalog's authorization parameters; a link asking for scopes of its own on a
+    provider with incremental authorization keeps the earlier grant's scopes too (Google:
+    ``include_granted_scopes=true``)."""
+    extra = dict(spec.authorization_params)
+    if definition.incremental_auth and link.scopes is not None:
+        extra["include_granted_scopes"] = "true"
+    return extra
+
+
+def _asked(link: ConnectionLink, config: AuthConfig) -> tuple[str, ...]:
+    """The scopes a link asks for: its own (a session's union, a step-up), else the config's."""
+    return link.scopes if link.scopes is not None else config.scopes
 
 
 def _not_configured(definition: ToolkitDefinition, exc: ToolAuthError) -> Page:

@@ -7,9 +7,11 @@ lives in memory. Routes, relative to wherever the app is mounted:
 GET  /oauth/authorize                 RFC 6749 §4.1.1, shows the login page
 POST /oauth/authorize/login           login form  -> consent page
 POST /oauth/authorize/consent         Allow / Deny -> 303 to the client's redirect_uri
-POST /oauth/token                     RFC 6749 §4.1.3 and §6 (authorization_code, refresh_token)
+POST /oauth/token                     RFC 6749 §4.1.3 and §6 (authorization_code, refresh_token);
+                                      an HS256 ID token too when "openid" was granted
 POST /oauth/revoke                    RFC 7009
 POST /oauth/register                  RFC 7591 dynamic client registration (JSON)
+(client_id = URL)                     client ID metadata documents, when switched on
 POST /oauth/introspect                RFC 7662 token introspection (for resource servers)
 GET  /oauth/userinfo                  Bearer token -> {sub, name, email, preferred_username}
 GET  /.well-known/oauth-authorization-server   RFC 8414 (also /.well-known/openid-configuration)
@@ -18,6 +20,13 @@ GET  /api/items?limit=N               needs "items:read"
 POST /api/items {"name": "..."}       needs "items:write", answers 201
 GET  /api/rate-limited                always 429 with Retry-After
 ```
+
+Two users exist from the start (alice, bob): the login page is where a user picks which
+account to grant. Each token carries its own scopes; the API answers a token without the scope
+it needs with 403 ``insufficient_scope`` naming it (RFC 6750 §3.1). An authorization request
+with ``include_granted_scopes=true`` extends the user's live grant to the client, as Google's
+incremental authorization does: the new tokens carry the old and the new scopes, and belong to
+the same grant (revoking either token ends both).
 
 Authorization requests and token requests may carry ``resource`` (RFC 8707): the tokens
 issued are then bound to it, introspection reports it, and a later request naming another
@@ -37,6 +46,8 @@ References:
     RFC 8414 Authorization Server Metadata https://datatracker.ietf.org/doc/html/rfc8414
     RFC 9207 Authorization Server Issuer Identification https://datatracker.ietf.org/doc/html/rfc9207
     RFC 9700 OAuth 2.0 Security Best Current Practice https://datatracker.ietf.org/doc/html/rfc9700
+    OAuth Client ID Metadata Document
+    https://datatracker.ietf.org/doc/draft-ietf-oauth-client-id-metadata-document/
 """
 
 from __future__ import annotations
@@ -63,6 +74,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from .client_documents import ClientDocumentError, fetch_client_document, is_document_url
 
 __all__ = ["SCOPES", "DemoProvider", "ProviderConfig", "ProviderStats", "TokenFault", "create_app"]
 
@@ -109,6 +122,11 @@ class ProviderConfig:
         dynamic_registration: serve ``/oauth/register`` (RFC 7591) and name it in the metadata.
         advertise_s256: list ``S256`` in ``code_challenge_methods_supported`` (turn off to
             simulate a server an MCP client must refuse).
+        client_id_metadata_documents: accept the URL of a client ID metadata document as a
+            ``client_id`` and say so in the metadata (``client_id_metadata_document_supported``):
+            each authorization request fetches the document (loopback only, 5 kB at most,
+            ``client_document_timeout`` seconds), which must name that URL as its
+            ``client_id``, list the request's redirect_uri and be a public client.
         token_response_aud: "resource" adds ``aud`` naming the grant's resource to token
             responses; any other string names that audience instead (a confused authorization
             server issuing tokens for another resource); None adds nothing.
@@ -132,6 +150,8 @@ class ProviderConfig:
     dynamic_registration: bool = True
     advertise_s256: bool = True
     token_response_aud: str | None = None
+    client_id_metadata_documents: bool = False
+    client_document_timeout: float = 5.0
 
     def __post_init__(self) -> None:
         if self.token_endpoint_fault is not None and self.token_endpoint_fault not in _FAULTS:
@@ -154,6 +174,7 @@ class ProviderStats:
     token_auth_methods: Counter[str] = field(default_factory=Counter)  # client_secret_basic...
     registrations: int = 0
     introspections: int = 0
+    client_documents_fetched: int = 0
 
 
 @dataclass
@@ -196,6 +217,7 @@ class _Pending:
     expires_at: float
     username: str | None = None
     resource: str | None = None
+    include_granted: bool = False  # include_granted_scopes=true: extend the user's grant
 
 
 @dataclass
@@ -700,20 +722,34 @@ class DemoProvider:
             code_challenge=challenge,
             expires_at=time.monotonic() + _PENDING_TTL,
             resource=resource,
+            include_granted=query.get("include_granted_scopes") == "true",
         )
 
     def _new_code(self, pending: _Pending) -> str:
+        """A code for the pending request. With ``include_granted_scopes=true`` (incremental
+        authorization, as Google does it) the code extends the user's live grant to this
+        client: its scopes join, and it is the same grant (revoking either ends both)."""
         assert pending.username is not None
+        scopes, grant_id = pending.scopes, secrets.token_hex(8)
+        if pending.include_granted:
+            for token in self._refresh_tokens.values():
+                if (
+                    token.client_id == pending.client_id
+                    and token.username == pending.username
+                    and not token.rotated
+                ):
+                    scopes = tuple(dict.fromkeys((*token.scopes, *scopes)))
+                    grant_id = token.grant_id
         code = secrets.token_urlsafe(32)
         self._codes[code] = _Code(
             client_id=pending.client_id,
             username=pending.username,
-            scopes=pending.scopes,
+            scopes=scopes,
             redirect_uri=pending.redirect_uri,
             redirect_uri_given=pending.redirect_uri_given,
             code_challenge=pending.code_challenge,
             expires_at=time.monotonic() + self.config.code_ttl,
-            grant_id=secrets.token_hex(8),
+            grant_id=grant_id,
             resource=pending.resource,
         )
         return code
@@ -798,10 +834,32 @@ class DemoProvider:
         elif not _same(_s256(verifier), code.code_challenge):
             raise _OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
         resource = self._check_target(form, code.resource)
-        return self._issue(
+        body = self._issue(
             client.client_id, code.username, code.scopes, code.grant_id,
             refresh_scopes=code.scopes, resource=resource,
         )  # fmt: skip
+        if "openid" in code.scopes:  # OpenID Connect Core §3.1.3.3
+            body["id_token"] = self._id_token(client, code.username)
+        return body
+
+    def _id_token(self, client: _Client, username: str) -> str:
+        """An ID token (OpenID Connect Core §2), HS256-signed with the client's secret."""
+        user = self._users[username]
+        now = int(time.time())
+        claims = {
+            "iss": self.config.issuer or "demo", "sub": user.sub, "aud": client.client_id,
+            "iat": now, "exp": now + 600, "email": user.email, "name": user.name,
+            "preferred_username": user.username,
+        }  # fmt: skip
+
+        def part(value: dict[str, Any]) -> str:
+            raw = json.dumps(value, separators=(",", ":")).encode()
+            return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+        signing_input = f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part(claims)}"
+        key = (client.client_secret or "").encode()
+        mac = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
+        return f"{signing_input}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
 
     @staticmethod
     def _check_target(form: dict[str, str], granted: str | None) -> str | None:
@@ -937,9 +995,44 @@ class DemoProvider:
 
     # -- authorization endpoint and pages ----------------------------------------------------
 
+    async def _client_document(self, client_id: str | None, *, cached: bool) -> str | None:
+        """Fetch and keep the client a URL-shaped ``client_id`` names, when client ID metadata
+        documents are on (``cached``: only when not known yet); why it cannot be used, or None.
+        """
+        if not self.config.client_id_metadata_documents or not is_document_url(client_id):
+            return None
+        assert client_id is not None
+        if cached:
+            with self._lock:
+                if client_id in self._clients:
+                    return None
+        try:
+            document = await fetch_client_document(
+                client_id, timeout=self.config.client_document_timeout
+            )
+            self.register_client(client_id, None, document.redirect_uris, name=document.client_name)
+        except (ClientDocumentError, ValueError) as exc:
+            with self._lock:
+                self._clients.pop(client_id, None)  # a document that went bad is forgotten
+            return str(exc)
+        with self._lock:
+            self._stats.client_documents_fetched += 1
+        return None
+
     async def _authorize(self, request: Request) -> Response:
         """The authorization endpoint, RFC 6749 §4.1.1."""
         query, repeated = _single_values(request.query_params.multi_items())
+        if "client_id" not in repeated:
+            # A client ID metadata document is fetched on every request (the draft:
+            # the redirect_uri is checked against the document as it is now).
+            refused = await self._client_document(query.get("client_id"), cached=False)
+            if refused is not None:
+                with self._lock:
+                    self._stats.authorize_requests += 1
+                return _error_page(
+                    f"The client metadata document {query.get('client_id')!r} cannot be used: "
+                    f"{refused}."
+                )
         with self._lock:
             self._stats.authorize_requests += 1
             now = time.monotonic()
@@ -1123,6 +1216,7 @@ class DemoProvider:
             faulted = await self._fault(fault)
             if faulted is not None:
                 return faulted
+        await self._client_document(form.get("client_id"), cached=True)
         try:
             with self._lock:
                 client, _ = self._authenticate_client(request, form)
@@ -1144,6 +1238,7 @@ class DemoProvider:
         """The revocation endpoint, RFC 7009 §2.1: 200 whether or not the token was valid."""
         try:
             form, _ = await _read_form(request)
+            await self._client_document(form.get("client_id"), cached=True)
             with self._lock:
                 client, _ = self._authenticate_client(request, form)
                 value = form.get("token")
@@ -1217,6 +1312,7 @@ class DemoProvider:
                 ],
                 "authorization_response_iss_parameter_supported": self.config.send_iss_in_redirect,
                 "introspection_endpoint": f"{issuer}/oauth/introspect",
+                "client_id_metadata_document_supported": self.config.client_id_metadata_documents,
                 **(
                     {"registration_endpoint": f"{issuer}/oauth/register"}
                     if self.config.dynamic_registration

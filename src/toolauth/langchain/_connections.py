@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .._exceptions import ConnectionFailedError, ConnectionTimeoutError, ToolAuthError
+from .._exceptions import (
+    ConnectionFailedError,
+    ConnectionRequiredError,
+    ConnectionTimeoutError,
+    ScopeRequiredError,
+    ToolAuthError,
+)
 from ..events import Actor, acting_as
 from ..resources.connection_requests import ConnectionRequest
 
@@ -49,13 +55,15 @@ def _entry(toolkit: str, status: str, **values: Any) -> dict[str, Any]:
         "auth_config_id": None,
         "error_message": None,
         "was_reinitiated": False,
+        "connected_as": None,
     }
     entry.update(values)
     return entry
 
 
-def _instruction_active(name: str) -> str:
-    return f"{name} is connected. Go ahead and use its tools."
+def _instruction_active(name: str, connected_as: str | None = None) -> str:
+    who = f" as {connected_as}" if connected_as else ""
+    return f"{name} is connected{who}. Go ahead and use its tools."
 
 
 def _instruction_link(name: str, url: str) -> str:
@@ -65,9 +73,14 @@ def _instruction_link(name: str, url: str) -> str:
     )
 
 
-async def connection_required(session: Session, toolkit: str, emit: Emit) -> dict[str, Any]:
-    """What a toolkit tool returns when the user has not connected its toolkit yet."""
+async def connection_required(
+    session: Session, toolkit: str, emit: Emit, exc: ConnectionRequiredError | None = None
+) -> dict[str, Any]:
+    """What a toolkit tool returns when the user has not connected its toolkit yet, or when
+    the account lacks a scope (``ScopeRequiredError``: a step-up link for the same account)."""
     name = session.toolkit(toolkit).name
+    if isinstance(exc, ScopeRequiredError) and exc.connected_account_id is not None:
+        return await _step_up(session, toolkit, name, exc, emit)
     try:
         req = await session.authorize(toolkit)
     except ToolAuthError as exc:
@@ -91,6 +104,39 @@ async def connection_required(session: Session, toolkit: str, emit: Emit) -> dic
     }  # fmt: skip
 
 
+async def _step_up(
+    session: Session, toolkit: str, name: str, exc: ScopeRequiredError, emit: Emit
+) -> dict[str, Any]:
+    assert exc.connected_account_id is not None
+    what = ", ".join(exc.scopes) or "more access"
+    try:
+        req = await session.step_up(exc.connected_account_id, exc.scopes)
+    except ToolAuthError as failed:
+        return _entry(toolkit, "failed", error_message=failed.message, instruction=(
+            f"{name} needs a permission the account lacks ({what}), and a link to grant it "
+            f"could not be made: {failed.message}"
+        ))  # fmt: skip
+    if req.redirect_url is None:
+        return _entry(
+            toolkit, "active", connected_account_id=req.connected_account_id,
+            instruction=f"{name} has the permission now; call the tool again.",
+        )  # fmt: skip
+    await emit(link_payload(req, name))
+    return {
+        **_entry(
+            toolkit, "initiated", redirect_url=req.redirect_url,
+            connected_account_id=req.connected_account_id, auth_config_id=req.auth_config_id,
+            connected_as=req.identity.display if req.identity is not None else None,
+            instruction=f"The user's {name} account needs one more permission for this "
+            f"({what}). Show the user this link to grant it: {req.redirect_url} . It is for "
+            f"the same account; everything else keeps working meanwhile. Then call "
+            f"{session.manage_connections_tool_name} to wait, or try again once they have.",
+        ),
+        "error": "scope_required",
+        "missing_scopes": list(exc.scopes),
+    }  # fmt: skip
+
+
 async def manage(
     session: Session,
     toolkits: Sequence[str],
@@ -99,13 +145,15 @@ async def manage(
     emit: Emit,
     mode: str,
     interrupt: Callable[[dict[str, Any]], Any] | None = None,
+    alias: str | None = None,
 ) -> dict[str, Any]:
     """Check each toolkit; link the missing ones; then wait, interrupt or return (as the
-    agent: links it opens are the agent's doing in the audit log)."""
+    agent: links it opens are the agent's doing in the audit log). With ``alias``: link one
+    more account of each toolkit, under that name."""
     with acting_as(Actor.AGENT, session.manage_connections_tool_name):
         return await _manage(
             session, toolkits, reinitiate_all=reinitiate_all, emit=emit, mode=mode,
-            interrupt=interrupt,
+            interrupt=interrupt, alias=alias,
         )  # fmt: skip
 
 
@@ -117,6 +165,7 @@ async def _manage(
     emit: Emit,
     mode: str,
     interrupt: Callable[[dict[str, Any]], Any] | None = None,
+    alias: str | None = None,
 ) -> dict[str, Any]:
     slugs = [session.check_toolkit(t) for t in dict.fromkeys(toolkits)]  # ValidationError lists
     entries: dict[str, dict[str, Any]] = {}
@@ -124,15 +173,18 @@ async def _manage(
     for slug in slugs:
         name = session.toolkit(slug).name
         conn = await session.connection(slug)
-        if conn.has_active_connection and not reinitiate_all:
+        if conn.has_active_connection and not reinitiate_all and alias is None:
             entries[slug] = _entry(
                 slug, "active", connected_account_id=conn.connected_account_id,
-                auth_config_id=conn.auth_config_id, instruction=_instruction_active(name),
+                auth_config_id=conn.auth_config_id, connected_as=conn.connected_as,
+                instruction=_instruction_active(name, conn.connected_as),
             )  # fmt: skip
+            if conn.accounts:
+                entries[slug]["accounts"] = conn.accounts
             continue
         try:
             req = await session.authorize(
-                slug, reinitiate=reinitiate_all and conn.has_active_connection
+                slug, reinitiate=reinitiate_all and conn.has_active_connection, alias=alias
             )
         except ToolAuthError as exc:
             entries[slug] = _entry(
@@ -144,9 +196,11 @@ async def _manage(
             continue  # fmt: skip
         config_id = req.auth_config_id
         if req.redirect_url is None:
+            who = req.identity.display if req.identity is not None else None
             entries[slug] = _entry(
                 slug, "active", connected_account_id=req.connected_account_id,
-                auth_config_id=config_id, instruction=_instruction_active(name),
+                auth_config_id=config_id, connected_as=who,
+                instruction=_instruction_active(name, who),
             )  # fmt: skip
             continue
         requests[slug] = req
@@ -208,9 +262,11 @@ async def _wait_all(
                 "try again; calling this tool again makes a new link.",
             )  # fmt: skip
             return
+        who = account.identity.display if account.identity is not None else None
         entries[slug].update(
             status="active", has_active_connection=True, redirect_url=None,
-            connected_account_id=account.id, instruction=_instruction_active(name),
+            connected_account_id=account.id, connected_as=who,
+            instruction=_instruction_active(name, who),
         )  # fmt: skip
 
     async with anyio.create_task_group() as group:
@@ -229,7 +285,8 @@ async def _refresh_entry(
     if conn.has_active_connection:
         entries[slug].update(
             status="active", has_active_connection=True, redirect_url=None,
-            connected_account_id=conn.connected_account_id, instruction=_instruction_active(name),
+            connected_account_id=conn.connected_account_id, connected_as=conn.connected_as,
+            instruction=_instruction_active(name, conn.connected_as),
         )  # fmt: skip
     elif failed or conn.status in ("failed", "expired", "inactive"):
         reason = (answer.get("reason") if failed else None) or conn.reason

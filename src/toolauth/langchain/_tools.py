@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.tools import BaseTool, ToolException
-from pydantic import BaseModel, Field, SkipValidation
+from pydantic import BaseModel, Field, SkipValidation, create_model
 
 from .._exceptions import ConnectionRequiredError, ToolAuthError, ValidationError
 from ..tools import ToolSpec, builtin_tools
@@ -30,18 +30,46 @@ if TYPE_CHECKING:
 __all__ = ["ManageConnectionsTool", "ToolkitTool", "WaitForConnectionsTool", "session_tools"]
 
 
+def with_account(schema: type[BaseModel], toolkit: str, choices: str) -> type[BaseModel]:
+    """``schema`` plus the optional ``account`` argument (which of several accounts)."""
+    description = (
+        f"Which of the user's {toolkit} accounts to act as: its alias, login or email"
+        + (f" ({choices})" if choices else "")
+        + ". Leave it out for the default account."
+    )
+    return create_model(
+        schema.__name__,
+        __base__=schema,
+        account=(str | None, Field(default=None, max_length=200, description=description)),
+    )
+
+
 class ToolkitTool(SessionTool):
-    """One toolkit tool, signed as the session's user. Never sees a token."""
+    """One toolkit tool, signed as the session's user. Never sees a token.
+
+    Its ``args_schema`` accepts an optional ``account``; the schema the model sees
+    (``tool_call_schema``) has it only while the user has several accounts of the toolkit.
+    """
 
     spec: SkipValidation[Any] = Field(exclude=True, repr=False)  # a ToolSpec
 
+    @property
+    def tool_call_schema(self) -> Any:
+        several = self.session.several_accounts(self.spec.toolkit)
+        if not several:
+            return self.spec.args_schema
+        names = ", ".join(a.display_name for a in several)
+        return with_account(self.spec.args_schema, self.spec.toolkit, names)
+
     async def _logic(self, args: dict[str, Any], emit: Emit) -> tuple[str, Any]:
         session, spec = self.session, self.spec
+        args = dict(args)
+        choice = args.pop("account", None)
         try:
             parsed = spec.args_schema.model_validate(args)
-            result = await session.execute(spec, parsed)
-        except ConnectionRequiredError:
-            needed = await connection_required(session, spec.toolkit, emit)
+            result = await session.execute(spec, parsed, choice)
+        except ConnectionRequiredError as exc:
+            needed = await connection_required(session, spec.toolkit, emit, exc)
             return dump(needed), needed
         except ToolAuthError as exc:  # ToolApiError and the rest: an observation for the model
             raise ToolException(exc.message) from None
@@ -51,6 +79,13 @@ class ToolkitTool(SessionTool):
 class ManageConnectionsInput(BaseModel):
     toolkits: list[str] = Field(
         description="Toolkit slugs to check or connect, e.g. ['github', 'gmail']."
+    )
+    alias: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Only when the user asks to connect one MORE account of a toolkit they "
+        "already connected (a work and a personal one): a short name for the new account, "
+        "e.g. 'work'. The link adds that account; the others stay connected.",
     )
 
 
@@ -85,7 +120,7 @@ class ManageConnectionsTool(SessionTool):
             result = await manage(
                 self.session, args.get("toolkits") or [],
                 reinitiate_all=self.session.enable_reinitiate_all
-                and bool(args.get("reinitiate_all")), emit=emit,
+                and bool(args.get("reinitiate_all")), emit=emit, alias=args.get("alias"),
                 mode=self.session.resume, interrupt=interrupt,
             )  # fmt: skip
         except ToolAuthError as exc:  # unknown toolkit, a pinned account that is not theirs…
@@ -119,7 +154,8 @@ class WaitForConnectionsTool(SessionTool):
             raise ToolException(exc.message) from None
         results = [
             {"toolkit": s, "status": c.status, "has_active_connection": c.has_active_connection,
-             "connected_account_id": c.connected_account_id, "redirect_url": c.redirect_url}
+             "connected_account_id": c.connected_account_id, "redirect_url": c.redirect_url,
+             "connected_as": c.connected_as}
             for s, c in now.items()
         ]  # fmt: skip
         all_active = all(c.has_active_connection for c in now.values())
@@ -158,11 +194,16 @@ def session_tools(
         else session.available_toolkits()
     )
     specs = builtin_tools(slugs) + [s for s in extra if s.toolkit in slugs or toolkits is None]
+    if names is not None:
+        wanted_names = {n.upper() for n in names}
+        session.expose(s for s in specs if s.name.upper() in wanted_names)
+    else:
+        session.expose(specs)
     tools: list[BaseTool] = [
         ToolkitTool(
             name=s.name,
             description=s.description,
-            args_schema=s.args_schema,
+            args_schema=with_account(s.args_schema, s.toolkit, ""),
             session=session,
             spec=s,
         )

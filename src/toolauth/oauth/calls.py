@@ -8,6 +8,7 @@ we sent (client secret, code, verifier, refresh token) can come back in an error
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -15,14 +16,16 @@ from dataclasses import dataclass
 import anyio
 import httpx
 
-from .._exceptions import OAuthError, TokenRefreshError
+from .._exceptions import ConfigurationError, OAuthError, TokenRefreshError, ValidationError
 from .tokens import TokenSet, client_auth, parse_token_response
 
 __all__ = [
     "MAX_RESPONSE_BYTES",
+    "JsonDocument",
     "ProviderAnswer",
     "call_deadline",
     "exchange_code",
+    "get_json",
     "provider_request",
     "refresh_tokens",
     "revoke_token",
@@ -90,6 +93,42 @@ async def provider_request(
     except LookupError:  # a charset Python does not know
         text = bytes(body).decode("utf-8", errors="replace")
     return ProviderAnswer(response.status_code, response.headers.get("content-type", ""), text)
+
+
+@dataclass(frozen=True)
+class JsonDocument:
+    """A JSON document as fetched: ``value`` is whatever it held (``null`` included)."""
+
+    value: object
+
+
+async def get_json(
+    http: httpx.AsyncClient, url: str, *, deadline: float | None = None, field: str = "url"
+) -> JsonDocument | None:
+    """The JSON document at ``url`` (metadata: RFC 8414, RFC 9728), read under the deadline
+    and size cap of every call here; ``None`` when it answers anything but 200. Unreachable is
+    a ``ConfigurationError``; too large or not JSON a ``ValidationError`` on ``field``."""
+    try:
+        answer = await provider_request(
+            http, "GET", url, headers={"Accept": "application/json"}, deadline=deadline
+        )
+    except TimeoutError:
+        raise ConfigurationError(
+            f"{url} did not answer within {call_deadline(http, deadline):g} s."
+        ) from None
+    except httpx.HTTPError as exc:
+        raise ConfigurationError(f"Cannot reach {url}: {exc.__class__.__name__}") from exc
+    except AnswerTooLarge:
+        raise ValidationError(
+            f"The document at {url} is larger than {MAX_RESPONSE_BYTES} bytes; it was not read.",
+            field=field,
+        ) from None
+    if answer.status_code != 200:
+        return None
+    try:
+        return JsonDocument(json.loads(answer.text))
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to read
+        raise ValidationError(f"The document at {url} is not JSON.", field=field) from None
 
 
 def _seconds(value: float) -> str:

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -115,35 +114,15 @@ async def fetch_metadata(
     metadata is a ``ConfigurationError``; metadata that is malformed or breaks the rules above
     is a ``ValidationError``.
     """
-    import httpx  # loaded on first use: `import toolauth` stays light
 
-    from .calls import MAX_RESPONSE_BYTES, AnswerTooLarge, call_deadline, provider_request
+    from .calls import get_json  # needs httpx
 
     issuer = check_issuer(issuer)
     tried = []
     for url in metadata_urls(issuer):
         tried.append(url)
-        try:
-            answer = await provider_request(
-                http, "GET", url, headers={"Accept": "application/json"}, deadline=deadline
-            )
-        except TimeoutError:
-            raise ConfigurationError(
-                f"{url} did not answer within {call_deadline(http, deadline):g} s."
-            ) from None
-        except httpx.HTTPError as exc:
-            raise ConfigurationError(f"Cannot reach {url}: {exc.__class__.__name__}") from exc
-        except AnswerTooLarge:
-            raise ValidationError(
-                f"The metadata at {url} is larger than {MAX_RESPONSE_BYTES} bytes; it was not "
-                "read.",
-                field="issuer",
-            ) from None
-        if answer.status_code != 200:
+        found = await get_json(http, url, deadline=deadline, field="issuer")
+        if found is None:
             continue
-        try:
-            metadata = json.loads(answer.text)
-        except (ValueError, RecursionError):  # RecursionError: nested too deep to read
-            raise ValidationError(f"The metadata at {url} is not JSON.", field="issuer") from None
-        return check_metadata(metadata, issuer=issuer, url=url, allowed_hosts=allowed_hosts)
+        return check_metadata(found.value, issuer=issuer, url=url, allowed_hosts=allowed_hosts)
     raise ConfigurationError(f"No OAuth metadata for issuer {issuer!r}; tried {', '.join(tried)}.")

@@ -13,10 +13,9 @@ deadline and size cap of :mod:`toolauth.oauth.calls` and checked before it is us
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from .._exceptions import ConfigurationError, ValidationError
@@ -127,35 +126,6 @@ def check_resource_metadata(metadata: object, *, server_url: str, url: str) -> P
     )
 
 
-async def _get_json(http: httpx.AsyncClient, url: str, deadline: float | None) -> Any | None:
-    """The JSON at ``url``; None when it answers anything but 200."""
-    import httpx
-
-    from .calls import MAX_RESPONSE_BYTES, AnswerTooLarge, call_deadline, provider_request
-
-    try:
-        answer = await provider_request(
-            http, "GET", url, headers={"Accept": "application/json"}, deadline=deadline
-        )
-    except TimeoutError:
-        raise ConfigurationError(
-            f"{url} did not answer within {call_deadline(http, deadline):g} s."
-        ) from None
-    except httpx.HTTPError as exc:
-        raise ConfigurationError(f"Cannot reach {url}: {exc.__class__.__name__}") from exc
-    except AnswerTooLarge:
-        raise ValidationError(
-            f"The answer of {url} is larger than {MAX_RESPONSE_BYTES} bytes; it was not read.",
-            field="url",
-        ) from None
-    if answer.status_code != 200:
-        return None
-    try:
-        return json.loads(answer.text)
-    except (ValueError, RecursionError):
-        raise ValidationError(f"The document at {url} is not JSON.", field="url") from None
-
-
 async def _probe(http: httpx.AsyncClient, server_url: str, deadline: float | None) -> str | None:
     """Send the server an unauthenticated MCP ``ping`` (it creates no session): the
     ``resource_metadata`` URL of a 401's Bearer challenge, ``""`` for a 401 without one, and
@@ -189,6 +159,8 @@ async def discover_protected_resource(
     """The checked metadata of the MCP server at ``server_url`` (MCP authorization: the 401's
     ``resource_metadata``, else the RFC 9728 §3.1 well-known URLs), or None when the server
     answers without asking for a token and publishes no metadata (it needs no auth)."""
+    from .calls import get_json  # loads httpx: `import toolauth` stays light
+
     server_url = check_server_url(server_url, field="url")
     hint = await _probe(http, server_url, deadline)
     tried: list[str] = []
@@ -196,9 +168,9 @@ async def discover_protected_resource(
     for url in candidates:
         check_server_url(url, field="resource_metadata (in the server's 401)")
         tried.append(url)
-        found = await _get_json(http, url, deadline)
+        found = await get_json(http, url, deadline=deadline)
         if found is not None:
-            return check_resource_metadata(found, server_url=server_url, url=url)
+            return check_resource_metadata(found.value, server_url=server_url, url=url)
     if hint is None:
         return None  # no 401 and no metadata: a server without auth
     raise ConfigurationError(

@@ -250,6 +250,9 @@ class AuthConfigs:
             return current.model_copy(update=update)
 
         store = await self._store()
+        found = await store.get_auth_config(id)
+        if found is not None:  # its toolkit may be one another process stored: know it first
+            await catalog.resolve(found.toolkit)
         updated = await store.modify(AuthConfig, id, apply)
         await self.refresh_configured()
         return updated
@@ -274,8 +277,12 @@ class AuthConfigs:
 
 def registers_clients(definition: ToolkitDefinition) -> bool:
     """Whether a managed config of ``definition`` gets its OAuth client by registering one
-    (an MCP server whose authorization server offers RFC 7591), not from settings."""
-    return definition.mcp is not None and definition.mcp.client_registration == "dynamic"
+    (an MCP server whose authorization server offers RFC 7591) or as the URL of a client ID
+    metadata document the connect app serves, not from settings."""
+    return definition.mcp is not None and definition.mcp.client_registration in (
+        "dynamic",
+        "metadata_document",
+    )
 
 
 def _shared_credentials(

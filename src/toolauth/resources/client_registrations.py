@@ -1,4 +1,12 @@
-"""OAuth clients registered for managed auth configs of remote MCP servers (RFC 7591).
+"""OAuth clients of managed auth configs of remote MCP servers: client ID metadata
+documents, or registered ones (RFC 7591).
+
+MCP's order of preference: a custom auth config's own client (used as it is); then, when the
+authorization server supports client ID metadata documents (``oauth/client_metadata.py``)
+and the connect app's URL can serve one, the document's URL as ``client_id`` (a public client:
+nothing is sent to the authorization server beforehand, the first link writes the URL into
+the config); then dynamic registration (RFC 7591) as below. A config that already holds a
+registered client for this redirect URI keeps it (its accounts' refresh tokens belong to it).
 
 An MCP server's authorization server usually knows nothing of this deployment. When its
 metadata offers dynamic client registration (``registration_endpoint``), the first connect
@@ -35,6 +43,7 @@ from .._models import AuthConfig
 from .._settings import ConnectUrls, Settings
 from ..catalog import ToolkitDefinition
 from ..oauth.client_app import REGISTERED_FOR as _REGISTERED_FOR
+from ..oauth.client_metadata import client_metadata_url, registration_mode
 from ..store import Store
 
 __all__ = ["ClientRegistrations"]
@@ -43,6 +52,8 @@ _ISSUER = "registered_issuer"
 """The issuer a registered client belongs to (clients are shared per issuer)."""
 _CLAIM = "registration_claim"
 """``"<owner> <expiry, unix seconds>"``: a process is registering this config's client."""
+_DOCUMENT = "client_metadata_document"
+"""Marks a client whose id is the URL of our client ID metadata document (nothing registered)."""
 _CLIENT_KEYS = ("client_id", "client_secret", _REGISTERED_FOR, _ISSUER)
 
 
@@ -65,7 +76,13 @@ class ClientRegistrations:
         self._locks: weakref.WeakValueDictionary[str, anyio.Lock] = weakref.WeakValueDictionary()
 
     @staticmethod
-    def _registered(config: AuthConfig, redirect_uri: str, issuer: str | None = None) -> bool:
+    def _registered(
+        config: AuthConfig, redirect_uri: str, issuer: str | None = None, *, document: bool = False
+    ) -> bool:
+        """Whether ``config`` holds a client for ``redirect_uri``: a registered one, or with
+        ``document`` the URL of our client ID metadata document."""
+        if (_DOCUMENT in config.credentials) != document:
+            return False
         kept = config.credentials.get(_REGISTERED_FOR)
         if issuer is not None:
             found = config.credentials.get(_ISSUER)
@@ -81,20 +98,20 @@ class ClientRegistrations:
         return self._settings.call_deadline + 5.0  # one registration call, with its deadline
 
     async def ensure(self, config: AuthConfig, definition: ToolkitDefinition) -> AuthConfig:
-        """``config``, with a registered client when it is a managed config of an MCP toolkit
-        whose authorization server registers clients; registered once per issuer and redirect
-        URI, however many links start at the same moment in however many processes."""
+        """``config``, with a client when it is a managed config of an MCP toolkit: the URL
+        of its client ID metadata document when the authorization server supports them, or a
+        client registered once per issuer and redirect URI, however many links start at the
+        same moment in however many processes."""
         mcp, spec = definition.mcp, definition.oauth2()
-        if (
-            mcp is None
-            or spec is None
-            or mcp.client_registration != "dynamic"
-            or mcp.registration_endpoint is None
-            or not config.is_managed
-        ):
+        if mcp is None or spec is None or not config.is_managed:
             return config
         redirect_uri = self._urls.redirect_uri
         if self._registered(config, redirect_uri):
+            return config
+        mode = registration_mode(definition, self._urls.base_url)
+        if mode == "metadata_document":
+            return await self._describe(config, definition, redirect_uri)
+        if mode != "dynamic" or mcp.registration_endpoint is None:
             return config
         lock = self._locks.get(config.id)
         if lock is None:
@@ -121,6 +138,31 @@ class ClientRegistrations:
                 with anyio.CancelScope(shield=True):
                     await self._release(store, config.id)
                 raise
+
+    async def _describe(
+        self, config: AuthConfig, definition: ToolkitDefinition, redirect_uri: str
+    ) -> AuthConfig:
+        """``config`` with the URL of ``definition``'s client ID metadata document as its
+        client (no secret: a public client), written once; every process writes the same."""
+        if self._registered(config, redirect_uri, document=True):
+            return config
+        url = client_metadata_url(self._urls.base_url, definition.slug)
+        assert url is not None  # registration_mode said the base URL can serve it
+        credentials = {
+            "client_id": SecretStr(url),
+            _REGISTERED_FOR: SecretStr(redirect_uri),
+            _DOCUMENT: SecretStr("1"),
+        }
+
+        def apply(row: AuthConfig) -> AuthConfig:
+            if self._registered(row, redirect_uri) or self._registered(
+                row, redirect_uri, document=True
+            ):
+                return row
+            return row.model_copy(update={"credentials": credentials})
+
+        store = await self._store()
+        return await store.modify(AuthConfig, config.id, apply)
 
     async def _borrow(
         self, store: Store, config: AuthConfig, issuer: str | None, redirect_uri: str

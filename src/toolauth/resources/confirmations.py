@@ -22,7 +22,14 @@ from typing import Any
 from pydantic import SecretStr
 
 from .._exceptions import ConfirmationError, ConflictError
-from .._models import ConnectedAccount, ConnectionLink, ConnectionStatus, LinkStatus, utcnow
+from .._models import (
+    AccountIdentity,
+    ConnectedAccount,
+    ConnectionLink,
+    ConnectionStatus,
+    LinkStatus,
+    utcnow,
+)
 from .._settings import Settings
 from .._validation import check_user_id
 from ..oauth.refresh import TokenManager
@@ -33,6 +40,7 @@ __all__ = [
     "Confirmations",
     "HeldGrant",
     "hash_code",
+    "identity_conflict",
     "new_code",
     "with_grant",
 ]
@@ -64,6 +72,10 @@ class HeldGrant:
     data: dict[str, Any]
     scopes: tuple[str, ...]
     expires_at: datetime | None
+    identity: AccountIdentity | None = None
+    # Whether the grant it replaces is revoked once it lands: not after an incremental
+    # step-up, where the new grant extends the old one (revoking it would end both).
+    revoke_old: bool = True
 
     def encode(self) -> SecretStr:
         """The whole grant as one secret, to keep in a link's encrypted ``secrets``."""
@@ -72,6 +84,8 @@ class HeldGrant:
                 "credentials": {k: v.get_secret_value() for k, v in self.credentials.items()},
                 "data": self.data, "scopes": list(self.scopes),
                 "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+                "identity": self.identity.model_dump() if self.identity else None,
+                "revoke_old": self.revoke_old,
             })
         )  # fmt: skip
 
@@ -79,10 +93,13 @@ class HeldGrant:
     def decode(cls, held: SecretStr) -> HeldGrant:
         value = json.loads(held.get_secret_value())
         expires = value.get("expires_at")
+        identity = value.get("identity")
         return cls(
             credentials={k: SecretStr(v) for k, v in value["credentials"].items()},
             data=dict(value.get("data") or {}), scopes=tuple(value.get("scopes") or ()),
             expires_at=datetime.fromisoformat(expires) if expires else None,
+            identity=AccountIdentity.model_validate(identity) if identity else None,
+            revoke_old=bool(value.get("revoke_old", True)),
         )  # fmt: skip
 
     @classmethod
@@ -97,7 +114,19 @@ def with_grant(account: ConnectedAccount, grant: HeldGrant, now: datetime) -> Co
         "status": ConnectionStatus.ACTIVE, "status_reason": None,
         "credentials": grant.credentials, "data": {**account.data, **grant.data},
         "scopes": grant.scopes, "expires_at": grant.expires_at, "issued_at": now,
+        "identity": grant.identity or account.identity,
     })  # fmt: skip
+
+
+def identity_conflict(
+    link: ConnectionLink, account: ConnectedAccount, grant: HeldGrant
+) -> AccountIdentity | None:
+    """The identity ``account`` already has when ``grant`` is another provider identity's
+    and the link did not allow that (``allow_identity_change``); None when it may go on."""
+    old, new = account.identity, grant.identity
+    if link.allow_identity_change or old is None or new is None or old.same_as(new):
+        return None
+    return old
 
 
 class Confirmations:
@@ -141,6 +170,8 @@ class Confirmations:
                 "status": LinkStatus.COMPLETED, "completed_at": now, "secrets": {},
                 "error": None, "error_description": None,
             })  # fmt: skip
+            if identity_conflict(link, account, grant) is not None:
+                raise ConfirmationError("identity_mismatch")
             confirmed = with_grant(account, grant, now)
             try:
                 _, saved = await store.save(done, confirmed)
@@ -151,7 +182,8 @@ class Confirmations:
                 if current is None or current.version != link.version:
                     raise ConfirmationError("unknown") from None
                 continue
-            await self.revoke_replaced(account, confirmed)
+            if grant.revoke_old:
+                await self.revoke_replaced(account, confirmed)
             result: ConnectedAccount = saved
             return result
         raise ConflictError("The account kept changing while it was confirmed; try again.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -65,6 +66,37 @@ def _expiry(expires_in: object, expires_at: object) -> datetime | None:
             field="expires_at",
         )
     return expires_at
+
+
+_ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.@+-]{0,63}$")
+_SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,200}$")  # RFC 6749 §3.3 scope-token
+
+
+def _check_alias(alias: object) -> str | None:
+    if alias is None:
+        return None
+    if not isinstance(alias, str) or not _ALIAS.match(alias.strip()):
+        raise ValidationError(
+            "alias must be 1-64 characters: letters, digits, spaces and _ . @ + - (e.g. "
+            "'work' or 'personal').",
+            field="alias",
+        )
+    return alias.strip()
+
+
+def _check_scopes(scopes: object) -> tuple[str, ...] | None:
+    if scopes is None:
+        return None
+    values = [scopes] if isinstance(scopes, str) else scopes
+    if not isinstance(values, (list, tuple)) or not all(
+        isinstance(s, str) and _SCOPE.match(s) for s in values
+    ):
+        raise ValidationError(
+            "scopes must be a list of scope strings without spaces or quotes (RFC 6749 §3.3), "
+            "e.g. ['repo', 'read:user'].",
+            field="scopes",
+        )
+    return tuple(dict.fromkeys(values))
 
 
 class ConnectedAccounts:
@@ -209,6 +241,30 @@ class ConnectedAccounts:
         return await store.modify(ConnectedAccount, id, apply)
 
     @on_home_loop
+    async def set_default(self, id: str) -> ConnectedAccount:
+        """Make account ``id`` its user's default account of its toolkit: the one tools use
+        when a call does not name an account. One default per user and toolkit."""
+        store = await self._store()
+        for _ in range(3):
+            account = await self.get(id)
+            if account.is_default:
+                return account
+            others = [
+                a.model_copy(update={"is_default": False})
+                for a in await store.list_accounts(
+                    AccountFilter(user_id=account.user_id, toolkit=account.toolkit)
+                )
+                if a.is_default
+            ]
+            try:  # the old default first: the unique index allows one at a time
+                saved = await store.save(*others, account.model_copy(update={"is_default": True}))
+            except ConflictError:
+                continue
+            result: ConnectedAccount = saved[-1]
+            return result
+        raise ConflictError("The accounts kept changing while the default was set; try again.")
+
+    @on_home_loop
     async def enable(self, id: str) -> ConnectedAccount:
         """Make a disabled (INACTIVE) account ACTIVE again."""
         return await self._set_status(id, ConnectionStatus.ACTIVE, None)
@@ -239,6 +295,9 @@ class ConnectedAccounts:
         label: str | None = None,
         reinitiate: bool = False,
         ttl: float | None = None,
+        allow_identity_change: bool = False,
+        alias: str | None = None,
+        scopes: Sequence[str] | None = None,
     ) -> ConnectionRequest:
         """A connect link for ``user_id`` through ``auth_config_id``.
 
@@ -246,8 +305,20 @@ class ConnectedAccounts:
         ``reinitiate``; returns the same pending link while one is open. ``callback_url``
         must be on an allowed origin; the user is sent there with ``status``,
         ``connected_account_id`` and, on failure, ``error``.
+
+        Reconnecting (``reinitiate``) an account as another provider identity than the one
+        it was connected as is refused (the user sees why; the account keeps its grant)
+        unless ``allow_identity_change``.
+
+        ``alias`` ("work", "personal") names one of several accounts of the toolkit: a link
+        with a new alias adds an account instead of replacing one; aliases are unique per user
+        and toolkit. The user's first account of a toolkit is its default
+        (:meth:`set_default` changes it). ``scopes``: what the link asks for, instead of the
+        config's scopes (a session's union of its tools' scopes, or a step-up).
         """
         user_id = check_user_id(user_id)
+        alias = _check_alias(alias)
+        wanted = _check_scopes(scopes)
         label = check_text(label, field="label") if label is not None else None
         settings = self._settings
         if callback_url is not None:
@@ -286,15 +357,27 @@ class ConnectedAccounts:
         ):
             settings.managed_oauth_app(config.toolkit)  # a clear error now, not on the page
         store = await self._store()
-        mine = [
-            a
-            for a in await store.list_accounts(
-                AccountFilter(user_id=user_id, auth_config_id=config.id)
-            )
-            if a.label == label
-        ]
+        theirs = await store.list_accounts(AccountFilter(user_id=user_id, toolkit=config.toolkit))
+        if alias is not None:
+            mine = [a for a in theirs if a.alias == alias]
+            if mine and mine[0].auth_config_id != config.id:
+                raise ConflictError(
+                    f"The user's {config.toolkit} account {mine[0].id} already has the alias "
+                    f"{alias!r} (through auth config {mine[0].auth_config_id}); choose another "
+                    "alias, or delete that account first."
+                )
+        else:
+            mine = [
+                a
+                for a in theirs
+                if a.auth_config_id == config.id and a.label == label and a.alias is None
+            ]
         active = next((a for a in mine if a.is_active), None)
-        if active is not None and not reinitiate:
+        if (
+            active is not None
+            and not reinitiate
+            and (wanted is None or set(wanted) <= set(active.scopes))
+        ):
             return ConnectionRequest(active, None, urls=self._urls, waiter=self._waiter)
         now = utcnow()
         target = active or (mine[0] if mine else None)
@@ -302,7 +385,7 @@ class ConnectedAccounts:
             account = ConnectedAccount(
                 id=new_id("ca"), user_id=user_id, toolkit=config.toolkit,
                 auth_config_id=config.id, status=ConnectionStatus.INITIATED, label=label,
-                created_at=now, updated_at=now,
+                alias=alias, is_default=not theirs, created_at=now, updated_at=now,
             )  # fmt: skip
         elif target.is_active:
             account = target  # reconnecting: it stays ACTIVE until the new grant lands
@@ -310,11 +393,17 @@ class ConnectedAccounts:
             account = target.model_copy(
                 update={"status": ConnectionStatus.INITIATED, "status_reason": None}
             )
+        pending_key = f"{user_id}\x1f{config.id}\x1f{label or ''}"
+        if alias is not None:  # one open link per alias
+            pending_key += f"\x1falias:{alias}"
+        if wanted is not None:  # a step-up or a session's scopes: its own link
+            pending_key += "\x1fscopes:" + " ".join(sorted(wanted))
         link = ConnectionLink(
             id=new_id("ln"), connected_account_id=account.id, user_id=user_id,
             toolkit=config.toolkit, auth_config_id=config.id, auth_scheme=config.auth_scheme,
-            status=LinkStatus.PENDING, pending_key=f"{user_id}\x1f{config.id}\x1f{label or ''}",
+            status=LinkStatus.PENDING, pending_key=pending_key,
             callback_url=callback_url, expires_at=now + timedelta(seconds=lifetime),
+            allow_identity_change=bool(allow_identity_change), scopes=wanted,
             created_at=now, updated_at=now,
         )  # fmt: skip
         for _ in range(3):
@@ -324,16 +413,20 @@ class ConnectedAccounts:
                 )
                 break
             except ConflictError:  # a concurrent link() won the race: take its link
+                if account.is_default:  # or made the user's first account (the default)
+                    account = account.model_copy(update={"is_default": False})
                 continue
         else:
             raise ConflictError("Could not open a link; the account kept changing. Try again.")
         if not created:
             account = await self.get(opened.connected_account_id)
+            changes: dict[str, Any] = {}
             if callback_url is not None and opened.callback_url != callback_url:
-                # The same open link, now ending where the caller asks this time.
-                (opened,) = await store.save(
-                    opened.model_copy(update={"callback_url": callback_url})
-                )
+                changes["callback_url"] = callback_url  # now ending where the caller asks
+            if opened.allow_identity_change != bool(allow_identity_change):
+                changes["allow_identity_change"] = bool(allow_identity_change)
+            if changes:  # the same open link, as the caller asks for it this time
+                (opened,) = await store.save(opened.model_copy(update=changes))
         self._urls.check_served()
         return ConnectionRequest(account, opened, urls=self._urls, waiter=self._waiter)
 

@@ -16,7 +16,14 @@ from .._exceptions import (
     NotFoundError,
 )
 from .._loop import HomeLoop, on_home_loop
-from .._models import ConnectedAccount, ConnectionLink, ConnectionStatus, LinkStatus, utcnow
+from .._models import (
+    AccountIdentity,
+    ConnectedAccount,
+    ConnectionLink,
+    ConnectionStatus,
+    LinkStatus,
+    utcnow,
+)
 from .._settings import ConnectUrls, Settings
 from ..store import Store
 
@@ -85,6 +92,11 @@ class ConnectionRequest:
     @property
     def callback_url(self) -> str | None:
         return self._link.callback_url if self._link else None
+
+    @property
+    def identity(self) -> AccountIdentity | None:
+        """Who the account is at the provider, when it was known as this request was made."""
+        return self._account.identity
 
     @property
     def toolkit(self) -> str:

@@ -146,7 +146,7 @@ class Keeper:
         """Call the toolkit's test request as ``account``; a grant the provider no longer
         accepts (401/403 after a refresh) makes the account EXPIRED. True when it did."""
         config = await self._auth_config(account.auth_config_id)
-        spec = self._catalog.get(account.toolkit).scheme(config.auth_scheme)
+        spec = (await self._catalog.resolve(account.toolkit)).scheme(config.auth_scheme)
         test = getattr(spec, "test_request", None)
         if test is None or account.shared:
             return False

@@ -10,9 +10,22 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 from pydantic import BaseModel
 
-from .._exceptions import ConfigurationError, ConnectionRequiredError, ValidationError
+from .._exceptions import (
+    AccountChoiceError,
+    ConfigurationError,
+    ConnectionRequiredError,
+    ScopeRequiredError,
+    ValidationError,
+)
 from .._loop import HomeLoop, on_home_loop
-from .._models import AuthConfig, ConnectedAccount, ConnectionStatus, LinkStatus
+from .._models import (
+    AccountIdentity,
+    AuthConfig,
+    AuthScheme,
+    ConnectedAccount,
+    ConnectionStatus,
+    LinkStatus,
+)
 from .._settings import ConnectUrls
 from .._validation import check_user_id
 from ..catalog import Catalog, ToolkitDefinition
@@ -47,6 +60,15 @@ class ToolkitConnection(BaseModel):
     auth_config_id: str | None = None
     redirect_url: str | None = None
     reason: str | None = None
+    identity: AccountIdentity | None = None  # who the active account is at the provider
+    # When the user has several ACTIVE accounts of the toolkit: each one's id, alias,
+    # connected_as and is_default (what a tool's ``account`` argument chooses among).
+    accounts: list[dict[str, object]] = []
+
+    @property
+    def connected_as(self) -> str | None:
+        """ "alice@example.com": who the active account is, when known."""
+        return self.identity.display if self.identity is not None else None
 
 
 class Session:
@@ -117,6 +139,11 @@ class Session:
         self.enable_reinitiate_all = bool(enable_reinitiate_all)
         # toolkit -> (its ACTIVE account, change generation when read, monotonic deadline)
         self._active: dict[str, tuple[ConnectedAccount, int, float]] = {}
+        # toolkit -> the user's ACTIVE accounts when last read (several: tools offer a choice)
+        self._seen: dict[str, tuple[ConnectedAccount, ...]] = {}
+        # toolkit -> the union of the scopes of the tools this session exposes (None: one of
+        # them declares none, so the auth config's scopes are asked for)
+        self._exposed: dict[str, tuple[str, ...] | None] = {}
 
     def __repr__(self) -> str:
         return f"Session(user_id={self.user_id!r}, toolkits={self.toolkit_slugs!r})"
@@ -183,8 +210,12 @@ class Session:
         return await configs.default(slug)
 
     @on_home_loop
-    async def account(self, toolkit: str) -> ConnectedAccount | None:
-        """The user's ACTIVE account for ``toolkit`` (the pinned one, if any), or ``None``."""
+    async def account(self, toolkit: str, choice: str | None = None) -> ConnectedAccount | None:
+        """The user's ACTIVE account for ``toolkit``, or ``None``: the pinned one, else the
+        one ``choice`` names (its alias, identity login or email, or id), else the default.
+
+        With several ACTIVE accounts and no default (or a ``choice`` naming none of them),
+        ``AccountChoiceError`` lists them: never a guess."""
         slug = await self._check(toolkit)
         accounts = self._accounts
         pinned = self._pinned.get(slug)
@@ -198,13 +229,20 @@ class Session:
         store = await self._store()
         generation = store.changes.generation
         cached = self._active.get(slug)
-        if cached is not None and cached[1] == generation and time.monotonic() < cached[2]:
+        if (
+            choice is None
+            and cached is not None
+            and cached[1] == generation
+            and time.monotonic() < cached[2]
+        ):
             return cached[0]  # nothing changed in this process, and not a second has passed
         auth_config_id = self._auth_configs.get(slug)
         found = await accounts.list(
             user_id=self.user_id, toolkit=slug, status="ACTIVE", auth_config_id=auth_config_id,
-            limit=1,
         )  # fmt: skip
+        self._seen[slug] = tuple(found)
+        if choice is not None:
+            return _chosen(slug, found, choice)
         if not found:
             config = await self.auth_config(slug)
             if not config.is_shared or not config.enabled:
@@ -212,15 +250,81 @@ class Session:
             # A shared credential: every user of the config is connected at once, no link.
             req = await self._accounts.link(self.user_id, config.id)
             found = [await self._accounts.get(req.connected_account_id)]
-        self._active[slug] = (found[0], generation, time.monotonic() + self._account_cache)
-        return found[0]
+        default = next((a for a in found if a.is_default), None)
+        if default is None and len(found) > 1 and any(a.alias for a in found):
+            raise AccountChoiceError(slug, _choices(found))  # several, none the default
+        account = default or found[0]  # the default, or the newest (no aliases in play)
+        self._active[slug] = (account, generation, time.monotonic() + self._account_cache)
+        return account
+
+    def several_accounts(self, toolkit: str) -> tuple[ConnectedAccount, ...]:
+        """The user's ACTIVE accounts of ``toolkit`` as this session last read them, when
+        there are more than one (tools then offer an ``account`` argument); else ``()``."""
+        seen = self._seen.get(toolkit, ())
+        return seen if len(seen) > 1 else ()
+
+    def expose(self, specs: Iterable[ToolSpec]) -> None:
+        """Note the tools this session hands out: its links ask for the union of their scopes
+        (plus what reading the identity needs), per toolkit, instead of the config's."""
+        for spec in specs:
+            if spec.toolkit not in self._exposed or self._exposed[spec.toolkit] is not None:
+                known = self._exposed.get(spec.toolkit) or ()
+                self._exposed[spec.toolkit] = (
+                    tuple(dict.fromkeys((*known, *spec.scopes))) if spec.scopes else None
+                )
+
+    def _scopes_for(self, config: AuthConfig) -> tuple[str, ...] | None:
+        """What this session's link asks for: the union of its tools' scopes on a managed
+        OAuth config (a custom config's scopes are the app's choice); None: the config's."""
+        exposed = self._exposed.get(config.toolkit)
+        if not exposed or not config.is_managed or config.auth_scheme is not AuthScheme.OAUTH2:
+            return None
+        identity = self._catalog.get(config.toolkit).identity
+        extra = identity.scopes if identity is not None else ()
+        union = dict.fromkeys((*extra, *exposed))
+        order = {scope: i for i, scope in enumerate(config.scopes)}  # the config's order first
+        return tuple(sorted(union, key=lambda s: order.get(s, len(order))))
+
+    @on_home_loop
+    async def step_up(self, connected_account_id: str, scopes: Sequence[str]) -> ConnectionRequest:
+        """A link that adds ``scopes`` to one of this user's accounts: the same account (its
+        alias and identity), which keeps working with its old grant until the new one lands.
+
+        Where the catalog says the provider adds scopes to a grant (``incremental_auth``:
+        Google's ``include_granted_scopes=true``) the link asks for the missing scopes only;
+        elsewhere for the account's scopes and the missing ones."""
+        account = await self._accounts.get(connected_account_id)
+        if account.user_id != self.user_id:
+            raise ConfigurationError("That connected account does not belong to this session.")
+        missing = tuple(s for s in dict.fromkeys(scopes) if s not in account.scopes)
+        definition = await self._catalog.resolve(account.toolkit)
+        config = await self._configs.get(account.auth_config_id)
+        if definition.incremental_auth:
+            wanted = missing
+        else:
+            base = account.scopes or self._scopes_for(config) or config.scopes
+            wanted = tuple(dict.fromkeys((*base, *missing)))
+        return await self._accounts.link(
+            self.user_id, account.auth_config_id, callback_url=self.callback_url,
+            label=account.label, alias=account.alias, scopes=wanted or None,
+            reinitiate=not missing,
+        )  # fmt: skip
 
     # the public session API ----------------------------------------------------------------
     @on_home_loop
     async def authorize(
-        self, toolkit: str, *, callback_url: str | None = None, reinitiate: bool = False
+        self,
+        toolkit: str,
+        *,
+        callback_url: str | None = None,
+        reinitiate: bool = False,
+        alias: str | None = None,
+        scopes: Sequence[str] | None = None,
     ) -> ConnectionRequest:
-        """A connect link for this user and ``toolkit`` (as ``connected_accounts.link``)."""
+        """A connect link for this user and ``toolkit`` (as ``connected_accounts.link``).
+
+        ``alias`` adds (or reconnects) the account of that name instead of the default one;
+        ``scopes``: what the link asks for instead of the auth config's."""
         slug = await self._check(toolkit)
         pinned = self._pinned.get(slug)
         if pinned is not None:
@@ -231,10 +335,13 @@ class Session:
                 )
             auth_config_id = account.auth_config_id
         else:
-            auth_config_id = (await self.auth_config(slug)).id
+            config = await self.auth_config(slug)
+            auth_config_id = config.id
+            if scopes is None:
+                scopes = self._scopes_for(config)
         return await self._accounts.link(
             self.user_id, auth_config_id, callback_url=callback_url or self.callback_url,
-            reinitiate=reinitiate,
+            reinitiate=reinitiate, alias=alias, scopes=scopes,
         )  # fmt: skip
 
     @on_home_loop
@@ -246,7 +353,11 @@ class Session:
     async def connection(self, toolkit: str) -> ToolkitConnection:
         slug = await self._check(toolkit)
         definition = await self._catalog.resolve(slug)
-        active = await self.account(slug)
+        try:
+            active = await self.account(slug)
+        except AccountChoiceError:  # several, none the default: connected all the same
+            active = self._seen[slug][0]
+        several = self.several_accounts(slug)
         pinned = self._pinned.get(slug)
         latest: list[ConnectedAccount] = []
         if active is None and pinned is not None:
@@ -262,6 +373,7 @@ class Session:
             return ToolkitConnection(
                 toolkit=slug, name=definition.name, status="active", has_active_connection=True,
                 connected_account_id=active.id, auth_config_id=active.auth_config_id,
+                identity=active.identity, accounts=_choices(several),
             )  # fmt: skip
         if not latest:
             return ToolkitConnection(
@@ -289,37 +401,49 @@ class Session:
         )  # fmt: skip
 
     @on_home_loop
-    async def client(self, toolkit: str) -> httpx.AsyncClient:
-        """An ``httpx.AsyncClient`` signed as this user's ACTIVE ``toolkit`` account.
+    async def client(self, toolkit: str, account: str | None = None) -> httpx.AsyncClient:
+        """An ``httpx.AsyncClient`` signed as this user's ACTIVE ``toolkit`` account (the
+        default, or the one ``account`` names: alias, login, email or id).
 
-        Raises ``ConnectionRequiredError`` when the user has not connected it.
+        Raises ``ConnectionRequiredError`` when the user has not connected it,
+        ``AccountChoiceError`` when it cannot be told which account to use.
         """
         slug = await self._check(toolkit)
-        account = await self.account(slug)
-        if account is None:
+        found = await self.account(slug, account)
+        if found is None:
             raise ConnectionRequiredError(slug)
-        return await self._clients.client(account)
+        return await self._clients.client(found)
 
     @on_home_loop
-    async def execute(self, spec: ToolSpec, args: BaseModel) -> Any:
+    async def execute(self, spec: ToolSpec, args: BaseModel, account: str | None = None) -> Any:
         """Run a toolkit tool as this user: ``spec.run`` with a client signed as their
-        ACTIVE account (``ConnectionRequiredError`` when they have not connected)."""
+        ACTIVE account, the default or the one ``account`` names (``ConnectionRequiredError``
+        when they have not connected)."""
         with acting_as(Actor.AGENT, spec.name):  # a refresh it causes is the agent's doing
-            slug = self.check_toolkit(spec.toolkit)
-            account = await self.account(slug)
-            if account is None:
+            slug = await self._check(spec.toolkit)
+            found = await self.account(slug, account)
+            if found is None:
                 raise ConnectionRequiredError(slug)
+            missing = tuple(s for s in spec.scopes if s not in found.scopes)
+            if missing and found.scopes:  # known from the granted scopes
+                raise ScopeRequiredError(slug, missing, connected_account_id=found.id)
             outcome = "error"
             try:
-                async with await self._clients.client(account) as client:
-                    result = await spec.run(client, args)
+                async with await self._clients.client(found) as client:
+                    try:
+                        result = await spec.run(client, args)
+                    except ScopeRequiredError as exc:  # the provider said so (RFC 6750 §3.1)
+                        needed = exc.scopes or spec.scopes
+                        raise ScopeRequiredError(
+                            slug, needed, connected_account_id=found.id
+                        ) from None
                 outcome = "ok"
                 return result
             finally:
                 store = await self._store()
                 await store.record_audit(
-                    "tool.call", outcome=outcome, user_id=account.user_id, toolkit=slug,
-                    auth_config_id=account.auth_config_id, connected_account_id=account.id,
+                    "tool.call", outcome=outcome, user_id=found.user_id, toolkit=slug,
+                    auth_config_id=found.auth_config_id, connected_account_id=found.id,
                     detail=spec.name,
                 )  # fmt: skip
 
@@ -404,6 +528,36 @@ class Session:
         from ..langchain import session_tools
 
         return session_tools(self, toolkits=toolkits, names=tools, extra=extra, meta=meta_tools)
+
+
+def _choices(accounts: Iterable[ConnectedAccount]) -> list[dict[str, object]]:
+    """The accounts as the model may choose among them: no secret, nothing but names."""
+    return [
+        {
+            "id": a.id, "alias": a.alias, "is_default": a.is_default,
+            "connected_as": a.identity.display if a.identity is not None else None,
+        }
+        for a in accounts
+    ]  # fmt: skip
+
+
+def _chosen(slug: str, accounts: list[ConnectedAccount], choice: str) -> ConnectedAccount | None:
+    """The one account ``choice`` names: id, alias, or identity login or email."""
+    wanted = choice.strip().casefold()
+    if not accounts:
+        return None
+    rules: tuple[Callable[[ConnectedAccount], bool], ...] = (
+        lambda a: a.id == choice.strip(),
+        lambda a: (a.alias or "").casefold() == wanted,
+        lambda a: a.identity is not None and wanted in a.identity.names(),
+    )
+    for rule in rules:
+        matches = [a for a in accounts if rule(a)]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise AccountChoiceError(slug, _choices(matches), asked=choice)
+    raise AccountChoiceError(slug, _choices(accounts), asked=choice)
 
 
 async def _first_ring(bells: list[Any]) -> None:

@@ -245,10 +245,13 @@ class Toolkits:
         metadata (RFC 9728; else the well-known URLs), which must name ``url`` as its
         resource and an authorization server, whose metadata (RFC 8414 / OIDC, checked as in
         :meth:`discover`) must offer PKCE S256. The result is an ``OAUTH2`` toolkit whose
-        authorization and token requests carry ``resource`` (RFC 8707); a managed auth config
-        registers its client on first use when the server offers RFC 7591, otherwise create a
-        custom auth config with your client. A server that asks for no token becomes a
-        ``NO_AUTH`` toolkit. The tools are the server's own (listed when a user connects).
+        authorization and token requests carry ``resource`` (RFC 8707). A managed auth config
+        gets its client without manual steps: the URL of a client ID metadata document the
+        connect app serves when the authorization server supports them, else a client
+        registered on first use (RFC 7591) when it offers that; otherwise create a custom auth
+        config with your client (a custom config's client always wins). A server that asks
+        for no token becomes a ``NO_AUTH`` toolkit. The tools are the server's own (listed
+        when a user connects).
 
         Raises:
             ValidationError: metadata that names another resource or issuer, http endpoints
@@ -293,13 +296,15 @@ class Toolkits:
                 field="url",
             ) from None
         registration = metadata.get("registration_endpoint")
+        documents = metadata.get("client_id_metadata_document_supported") is True
+        # MCP authorization, client registration: client ID metadata documents first, then
+        # dynamic registration (RFC 7591), then a client the operator brings.
         server = McpServerSpec(
             url=url, resource=found.resource, resource_metadata_url=found.metadata_url,
             issuer=metadata["issuer"], registration_endpoint=registration,
-            client_registration="dynamic" if registration else "manual",
-            client_id_metadata_document_supported=bool(
-                metadata.get("client_id_metadata_document_supported")
-            ),
+            client_registration="metadata_document" if documents
+            else "dynamic" if registration else "manual",
+            client_id_metadata_document_supported=documents,
         )  # fmt: skip
         definition = ToolkitDefinition(
             slug=slug, name=shown, description=text, api_base_url=url,

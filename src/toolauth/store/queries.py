@@ -121,7 +121,11 @@ POSTGRES = Dialect(
     skip_locked=" FOR UPDATE OF {table} SKIP LOCKED",
     # Held from the first event a transaction writes until it commits: sequence numbers are
     # taken in commit order, so readers following ``seq`` never step over one in flight.
-    lock_events="SELECT pg_advisory_xact_lock(hashtextextended('toolauth.events', 0))",
+    # per schema: deployments (and tests) sharing one database do not wait on each other
+    lock_events=(
+        "SELECT pg_advisory_xact_lock(hashtextextended("
+        "'toolauth.events:' || COALESCE(current_schema(), ''), 0))"
+    ),
 )
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "TABLES",
     "AnyModel",
     "Model",
+    "decode_plain",
     "decode_row",
     "encode_row",
     "link_key",
@@ -60,13 +61,13 @@ _AUTH_CONFIG_COLUMNS = (
 _ACCOUNT_COLUMNS = (
     "id", "user_id", "toolkit", "auth_config_id", "status", "status_reason", "scopes",
     "expires_at", "issued_at", "label", "data", "shared", "key_id", "secret", "aad_version",
-    "version", "created_at", "updated_at",
+    "version", "created_at", "updated_at", "identity", "alias", "is_default",
 )  # fmt: skip
 _LINK_COLUMNS = (
     "id", "connected_account_id", "user_id", "toolkit", "auth_config_id", "auth_scheme",
     "status", "pending_key", "callback_url", "redirect_uri", "state_hash", "error",
     "error_description", "key_id", "secret", "aad_version", "version", "expires_at",
-    "completed_at", "created_at", "updated_at", "confirm_hash",
+    "completed_at", "created_at", "updated_at", "confirm_hash", "scopes", "allow_identity_change",
 )  # fmt: skip
 # The columns of each table, the same in every dialect (migrations/<dialect>/*.sql).
 COLUMNS: dict[type[Any], tuple[str, ...]] = {
@@ -80,7 +81,7 @@ KINDS: dict[type[Any], str] = {
     ConnectionLink: "connect link",
 }
 _SECRET_FIELD: dict[type[Any], str] = {ConnectionLink: "secrets"}
-_JSON_COLUMNS = frozenset({"scopes", "data"})
+_JSON_COLUMNS = frozenset({"scopes", "data", "identity"})
 
 AAD_VERSION = 2  # what every write uses; 1 is read, and rewritten
 _LEGACY_AAD = 1
@@ -97,7 +98,7 @@ BOUND: dict[type[Any], tuple[str, ...]] = {
     ConnectedAccount: ("user_id", "toolkit", "auth_config_id", "shared", "data"),
     ConnectionLink: (
         "connected_account_id", "user_id", "toolkit", "auth_config_id", "auth_scheme",
-        "callback_url", "redirect_uri", "confirm_hash",
+        "callback_url", "redirect_uri", "confirm_hash", "allow_identity_change",
     ),
 }  # fmt: skip
 _LINK_ID = "_link_id"  # the clear link id, inside a link's ciphertext
@@ -157,18 +158,24 @@ def encode_row(keyring: Keyring, model: AnyModel) -> dict[str, Any]:
     return row
 
 
-def decode_row(keyring: Keyring, cls: type[Model], row: Mapping[str, Any]) -> Model:
-    """The model for ``row``; secrets decrypted. A row whose secret or bound columns were
-    changed without the key is a ``DecryptionError`` naming the row, never the secret."""
-    values = dict(row)
-    key = values["id"]
-    what = f"{KINDS[cls]} {key}"
-    key_id, blob = values.pop("key_id"), bytes(values.pop("secret"))
-    version = values.pop("aad_version", _LEGACY_AAD)
+def decode_plain(cls: type[Model], row: Mapping[str, Any]) -> Model:
+    """The model for ``row`` from its plain columns only, without its secrets (to tell what a
+    change was, for a row whose secrets cannot be read)."""
+    values = {k: v for k, v in row.items() if k not in ("key_id", "secret", "aad_version")}
     for column in _JSON_COLUMNS & values.keys():
         if isinstance(values[column], str):
             values[column] = json.loads(values[column])
-    model = cls.model_validate(values)
+    return cls.model_validate(values)
+
+
+def decode_row(keyring: Keyring, cls: type[Model], row: Mapping[str, Any]) -> Model:
+    """The model for ``row``; secrets decrypted. A row whose secret or bound columns were
+    changed without the key is a ``DecryptionError`` naming the row, never the secret."""
+    key = row["id"]
+    what = f"{KINDS[cls]} {key}"
+    key_id, blob = row["key_id"], bytes(row["secret"])
+    version = row.get("aad_version", _LEGACY_AAD)
+    model = decode_plain(cls, row)
     if version == AAD_VERSION:
         aad = _aad(cls, key, model)
     elif version == _LEGACY_AAD:

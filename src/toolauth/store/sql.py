@@ -27,7 +27,16 @@ from .changes import ANY, TOOLKITS, ChangeHub
 from .lifecycle import LifecycleStore, PendingEvent, write_events
 from .migrations import load_migrations, pending_migrations
 from .queries import Queries, Statement
-from .rows import AAD_VERSION, KINDS, AnyModel, Model, decode_row, encode_row, row_key
+from .rows import (
+    AAD_VERSION,
+    KINDS,
+    AnyModel,
+    Model,
+    decode_plain,
+    decode_row,
+    encode_row,
+    row_key,
+)
 
 __all__ = ["NO_VALUES", "Clash", "Connection", "SQLStore", "ScriptError", "Tx"]
 
@@ -43,11 +52,7 @@ def _as_it_was(keyring: Keyring, cls: type[Model], row: Mapping[str, Any]) -> Mo
     try:
         return decode_row(keyring, cls, row)
     except DecryptionError:
-        values = {k: v for k, v in row.items() if k not in ("key_id", "secret")}
-        for column in ("scopes", "data"):
-            if isinstance(values.get(column), str):
-                values[column] = json.loads(values[column])
-        return cls.model_validate(values)
+        return decode_plain(cls, row)
 
 
 class Clash(ConflictError):

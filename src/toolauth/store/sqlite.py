@@ -35,7 +35,7 @@ _TIMESTAMPS = (
     "created_at", "updated_at", "expires_at", "issued_at", "completed_at", "refresh_lease_until",
     "failing_since", "next_attempt_at", "lease_until", "probed_at",
 )  # fmt: skip
-_BOOLEANS = ("enabled", "is_default", "shared")
+_BOOLEANS = ("enabled", "is_default", "shared", "allow_identity_change")
 
 
 def sqlite_path(url: str) -> Path:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, create_model
 
-from .._exceptions import ToolApiError, ToolAuthError
+from .._exceptions import ScopeRequiredError, ToolApiError, ToolAuthError
 
 if TYPE_CHECKING:
     import httpx
@@ -54,6 +54,7 @@ class ToolSpec:
     description: str
     args_schema: type[BaseModel]
     run: Run
+    scopes: tuple[str, ...] = ()  # the OAuth scopes it needs (a session's link asks for them)
 
     def __post_init__(self) -> None:
         guarded_as = getattr(self.run, "_toolauth_guarded", None)
@@ -99,10 +100,29 @@ def _api_message(response: httpx.Response, toolkit: str) -> str:
     return f"{toolkit} answered HTTP {status}{detail}."
 
 
+_CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*"([^"]*)"')
+
+
+def insufficient_scope(response: httpx.Response) -> tuple[str, ...] | None:
+    """The scopes a 403 ``insufficient_scope`` answer names (RFC 6750 §3.1: the Bearer
+    challenge's ``error`` and ``scope``), ``()`` when it names none; None for other answers."""
+    if response.status_code != 403:
+        return None
+    challenge = response.headers.get("www-authenticate", "")
+    params = dict(_CHALLENGE_PARAM.findall(challenge))
+    if not challenge.lower().startswith("bearer") or params.get("error") != "insufficient_scope":
+        return None
+    return tuple(s for s in params.get("scope", "").split() if s)
+
+
 def check_response(response: httpx.Response, toolkit: str) -> None:
-    """Raise ``ToolApiError`` with a message the model can act on unless ``response`` is 2xx."""
+    """Raise ``ToolApiError`` with a message the model can act on unless ``response`` is 2xx;
+    ``ScopeRequiredError`` for a 403 ``insufficient_scope`` (RFC 6750 §3.1)."""
     if response.is_success:
         return
+    missing = insufficient_scope(response)
+    if missing is not None:
+        raise ScopeRequiredError(toolkit, missing)
     raise ToolApiError(_api_message(response, toolkit), status_code=response.status_code)
 
 
@@ -305,6 +325,7 @@ def toolkit_tool(
     name: str | None = None,
     description: str | None = None,
     builtin: bool = False,
+    scopes: Iterable[str] = (),
 ) -> Callable[[Callable[..., Awaitable[Any]]], ToolSpec]:
     """Make a tool from an async function whose first parameter is the authenticated client.
 
@@ -318,6 +339,8 @@ def toolkit_tool(
     ```
 
     The tool is named ``GITHUB_STAR_REPO``; the docstring is its description (a prompt).
+    ``scopes``: the OAuth scopes it needs; a session's link asks for the union of its tools'
+    scopes, and a call whose account lacks one answers with a link that adds it (step-up).
     Pass the result to ``session.tools(extra=[star_repo])``. Build paths with
     :func:`~toolauth.tools.path`, never an f-string. Whatever the function raises reaches the
     model as an error observation (see :class:`ToolSpec`), so a bug never ends the agent run.
@@ -335,7 +358,7 @@ def toolkit_tool(
         async def run(client: httpx.AsyncClient, args: BaseModel) -> Any:
             return await fn(client, **{k: getattr(args, k) for k in type(args).model_fields})
 
-        spec = ToolSpec(tool_name, toolkit, text, model, run)
+        spec = ToolSpec(tool_name, toolkit, text, model, run, tuple(dict.fromkeys(scopes)))
         if builtin:
             if tool_name in _BUILTIN:
                 raise ValueError(f"two built-in tools are named {tool_name}")

@@ -11,7 +11,7 @@ from ._http import json_of, objects, required
 from ._spec import check_response, toolkit_tool
 
 
-@toolkit_tool("demo", builtin=True)
+@toolkit_tool("demo", builtin=True, scopes=["profile"])
 async def get_profile(client: httpx.AsyncClient) -> dict[str, Any]:
     """Get the user's Demo profile (name, email, username). Call it when the user asks who they
     are on Demo or to check the Demo connection."""
@@ -21,7 +21,7 @@ async def get_profile(client: httpx.AsyncClient) -> dict[str, Any]:
     return {k: body.get(k) for k in ("sub", "name", "email", "preferred_username") if k in body}
 
 
-@toolkit_tool("demo", builtin=True)
+@toolkit_tool("demo", builtin=True, scopes=["items:read"])
 async def list_items(
     client: httpx.AsyncClient,
     limit: Annotated[int, Field(ge=1, le=100, description="How many items to return.")] = 20,
@@ -36,7 +36,7 @@ async def list_items(
     return {"items": [{"id": i.get("id"), "name": i.get("name")} for i in items]}
 
 
-@toolkit_tool("demo", builtin=True)
+@toolkit_tool("demo", builtin=True, scopes=["items:write"])
 async def create_item(
     client: httpx.AsyncClient,
     name: Annotated[str, Field(min_length=1, max_length=200, description="The item's name.")],

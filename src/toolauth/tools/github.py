@@ -57,7 +57,9 @@ def _issue(issue: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@toolkit_tool("github", name="GITHUB_GET_THE_AUTHENTICATED_USER", builtin=True)
+@toolkit_tool(
+    "github", name="GITHUB_GET_THE_AUTHENTICATED_USER", builtin=True, scopes=["read:user"]
+)
 async def get_the_authenticated_user(client: httpx.AsyncClient) -> dict[str, Any]:
     """Get the connected GitHub user's profile (login, name, email, profile URL). Call it when
     the user asks who they are on GitHub, or to learn their login before other GitHub calls."""
@@ -74,7 +76,7 @@ async def get_the_authenticated_user(client: httpx.AsyncClient) -> dict[str, Any
     }
 
 
-@toolkit_tool("github", name="GITHUB_LIST_REPOSITORIES", builtin=True)
+@toolkit_tool("github", name="GITHUB_LIST_REPOSITORIES", builtin=True, scopes=["repo"])
 async def list_repositories(
     client: httpx.AsyncClient,
     sort: Annotated[
@@ -110,7 +112,7 @@ async def list_repositories(
     }
 
 
-@toolkit_tool("github", name="GITHUB_LIST_ISSUES", builtin=True)
+@toolkit_tool("github", name="GITHUB_LIST_ISSUES", builtin=True, scopes=["repo"])
 async def list_issues(
     client: httpx.AsyncClient,
     owner: Owner,
@@ -140,7 +142,7 @@ async def list_issues(
     }
 
 
-@toolkit_tool("github", name="GITHUB_CREATE_AN_ISSUE", builtin=True)
+@toolkit_tool("github", name="GITHUB_CREATE_AN_ISSUE", builtin=True, scopes=["repo"])
 async def create_an_issue(
     client: httpx.AsyncClient,
     owner: Owner,

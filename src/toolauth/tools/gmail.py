@@ -121,7 +121,11 @@ def _addresses(value: str, field: str) -> str:
     return value
 
 
-@toolkit_tool("gmail", name="GMAIL_LIST_MESSAGES", builtin=True)
+_READ = "https://www.googleapis.com/auth/gmail.readonly"
+_SEND = "https://www.googleapis.com/auth/gmail.send"
+
+
+@toolkit_tool("gmail", name="GMAIL_LIST_MESSAGES", builtin=True, scopes=[_READ])
 async def list_messages(
     client: httpx.AsyncClient,
     query: Annotated[
@@ -191,7 +195,7 @@ async def list_messages(
     }
 
 
-@toolkit_tool("gmail", name="GMAIL_GET_MESSAGE", builtin=True)
+@toolkit_tool("gmail", name="GMAIL_GET_MESSAGE", builtin=True, scopes=[_READ])
 async def get_message(
     client: httpx.AsyncClient,
     message_id: MessageId,
@@ -232,7 +236,7 @@ async def get_message(
     }
 
 
-@toolkit_tool("gmail", name="GMAIL_SEND_EMAIL", builtin=True)
+@toolkit_tool("gmail", name="GMAIL_SEND_EMAIL", builtin=True, scopes=[_SEND])
 async def send_email(
     client: httpx.AsyncClient,
     to: Annotated[

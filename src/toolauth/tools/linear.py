@@ -92,7 +92,7 @@ async def _graphql(
     raise ToolApiError(message, status_code=status)
 
 
-@toolkit_tool("linear", name="LINEAR_LIST_ISSUES", builtin=True)
+@toolkit_tool("linear", name="LINEAR_LIST_ISSUES", builtin=True, scopes=["read"])
 async def list_issues(
     client: httpx.AsyncClient,
     limit: Annotated[
@@ -153,7 +153,7 @@ async def list_issues(
     }
 
 
-@toolkit_tool("linear", name="LINEAR_CREATE_ISSUE", builtin=True)
+@toolkit_tool("linear", name="LINEAR_CREATE_ISSUE", builtin=True, scopes=["read", "write"])
 async def create_issue(
     client: httpx.AsyncClient,
     team_id: Annotated[
