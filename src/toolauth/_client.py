@@ -333,6 +333,7 @@ class AsyncToolAuth:
             await mcp.aclose()
         await self.toolkits.stop()
         store, self._store = self._store, None
+        await self._deliverer.aclose()
         await self._http.aclose()
         if store is not None:
             await store.close()

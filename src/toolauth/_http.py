@@ -45,6 +45,11 @@ class HttpPool:
         self._api: httpx.AsyncBaseTransport | None = None
 
     @property
+    def transport(self) -> httpx.AsyncBaseTransport | None:
+        """The transport given to the client (tests, proxies), if any."""
+        return self._transport
+
+    @property
     def client(self) -> httpx.AsyncClient:
         """For calls to providers (token, discovery, revocation, credential checks)."""
         if self._client is None:

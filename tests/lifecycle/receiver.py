@@ -1,7 +1,8 @@
 """A webhook receiver on loopback: records what it is sent, and answers per path.
 
 ``/ok`` answers 204; ``/fail`` 500; ``/slow`` waits ``slow_seconds`` then answers 200;
-``/hold`` answers only once ``release`` is set (a delivery stays in flight meanwhile).
+``/hold`` answers only once ``release`` is set (a delivery stays in flight meanwhile);
+``/redirect`` answers 307 to ``/ok`` (a delivery must not follow it).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class Receiver:
         if path == "/slow":
             await asyncio.sleep(self.slow_seconds)
             return Response("late", status_code=200)
+        if path == "/redirect":
+            return Response(status_code=307, headers={"location": "/ok"})
         if path == "/hold":
             await self.release.wait()
             return Response("ok", status_code=200)
@@ -56,6 +59,7 @@ class Receiver:
     def app(self) -> Starlette:
         return Starlette(
             routes=[
-                Route(p, self.handle, methods=["POST"]) for p in ("/ok", "/fail", "/slow", "/hold")
+                Route(p, self.handle, methods=["POST"])
+                for p in ("/ok", "/fail", "/slow", "/hold", "/redirect")
             ]
         )

@@ -4,6 +4,7 @@ transaction of the change; subscribers get them in commit order, here and in oth
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from pydantic import SecretStr
 
 from tests.conftest import Backend, Connect
 from tests.flows.support import APP_CALLBACK
-from tests.helpers import Browser
+from tests.helpers import Browser, until
 from toolauth import AsyncToolAuth, ConflictError
 from toolauth._models import ConnectedAccount, ConnectionStatus
 from toolauth.events import REVOKED_REASON, Event, EventType
@@ -119,10 +120,12 @@ async def test_a_change_that_fails_emits_nothing(ta: AsyncToolAuth) -> None:
     account = await ta.connected_accounts.create("u1", config_id, credentials={"api_key": "k"})
     await ta.connected_accounts.disable(account.id)  # stays; then a write that loses its race
     start = await _last(ta)
+    entries = await ta.audit.list()
     stale = account.model_copy(update={"status": ConnectionStatus.FAILED})
     with pytest.raises(ConflictError):
         await (await ta.store()).save(stale)
     assert await ta.events.list(after=start) == []
+    assert await ta.audit.list() == entries  # nor an audit entry
 
 
 async def test_deleting_a_config_with_its_accounts_emits_their_deletion(ta: AsyncToolAuth) -> None:
@@ -264,3 +267,33 @@ def test_every_connection_status_has_its_event() -> None:
 
     assert set(_STATUS_EVENTS) == set(ConnectionStatus)
     assert len(set(_STATUS_EVENTS.values())) == len(ConnectionStatus)
+
+
+async def test_a_stream_nobody_holds_stops_listening(ta: AsyncToolAuth) -> None:
+    """A stream left without ``aclose`` (a ``return`` out of ``async for`` in a task that
+    ended, or simply dropped) gives its place on the change feed back once collected."""
+    store = await ta.store()
+    before = store._watchers  # type: ignore[attr-defined]
+    await ta.auth_configs.create("openai")  # an event to read
+
+    async def first_event() -> Event:
+        async for event in ta.events.subscribe(after=0):
+            return event  # leaves the stream open
+        raise AssertionError("the stream ended")
+
+    assert (await asyncio.create_task(first_event())).type is EventType.AUTH_CONFIG_CREATED
+    gc.collect()
+    await until(lambda: store._watchers == before)  # type: ignore[attr-defined]
+
+    stream = ta.events.subscribe(after=0)
+    assert await stream.next(timeout=5) is not None
+    assert store._watchers == before + 1  # type: ignore[attr-defined]
+    del stream
+    gc.collect()
+    await until(lambda: store._watchers == before)  # type: ignore[attr-defined]
+
+    async with ta.events.subscribe() as closed:  # closed explicitly: given back at once
+        assert store._watchers == before + 1  # type: ignore[attr-defined]
+    assert store._watchers == before  # type: ignore[attr-defined]
+    with pytest.raises(StopAsyncIteration):
+        await closed.next(timeout=0)

@@ -11,7 +11,6 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 
 import pytest
@@ -19,22 +18,14 @@ from standardwebhooks.webhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError as RefError
 
 from tests.children import Child
-from tests.conftest import Backend, InBackground
+from tests.conftest import Backend
 from tests.helpers import until
 from tests.lifecycle.receiver import Receiver
 from toolauth import AsyncToolAuth, Settings, ValidationError, webhooks
 from toolauth._exceptions import WebhookVerificationError
-from toolauth.connect.serving import serve_app
 from toolauth.events import EventType
 
 PRIVATE = {"TOOLAUTH_WEBHOOK_ALLOW_PRIVATE": "1", "TOOLAUTH_WEBHOOK_TIMEOUT": "1"}
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
-    found = Receiver()
-    async with InBackground(serve_app(found.app)) as url:
-        yield found, url
 
 
 async def _key_config(ta: AsyncToolAuth) -> str:

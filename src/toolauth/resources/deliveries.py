@@ -5,8 +5,9 @@ A deliverer takes a lease on a batch of due rows (``claim_deliveries``: the data
 so several processes or instances share the work), posts each event signed per Standard
 Webhooks, and records the outcome. One killed mid-delivery loses nothing: its lease runs out
 and another deliverer sends the delivery again, with the same ``webhook-id`` (receivers
-dedupe on it). Targets are resolved before each attempt and refused when not public, unless
-``TOOLAUTH_WEBHOOK_ALLOW_PRIVATE`` is set.
+dedupe on it). A target is resolved once per connection and refused when not public, unless
+``TOOLAUTH_WEBHOOK_ALLOW_PRIVATE`` is set; the connection goes to the address that was checked
+(:mod:`toolauth.resources.webhook_targets`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import anyio
@@ -27,17 +29,19 @@ from .._settings import Settings
 from ..events import Delivery, WebhookEndpoint
 from ..store import ANY, Store
 from ..webhooks import headers as signed_headers
-from ..webhooks.urls import is_public_address
+from ..webhooks.urls import RefusedTargetError
+
+if TYPE_CHECKING:
+    import httpcore
+    import httpx
+
+    from .webhook_targets import Resolver, TargetNetwork
 
 __all__ = ["Deliverer"]
 
 log = logging.getLogger("toolauth.webhooks")
 
 _USER_AGENT = "toolauth-webhooks"
-
-
-class _Refused(Exception):
-    """The target may not be sent to (its address is not public)."""
 
 
 class Deliverer:
@@ -49,10 +53,16 @@ class Deliverer:
         store: Callable[[], Awaitable[Store]],
         settings: Settings,
         http: HttpPool,
+        resolver: Resolver | None = None,
+        network: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
         self._http = http
+        self._resolver = resolver
+        self._network = network
+        self._target_network: TargetNetwork | None = None
+        self._client: httpx.AsyncClient | None = None
         self.owner = f"{os.getpid()}-{secrets.token_hex(6)}"
         self.sent = 0  # deliveries a receiver took, by this deliverer (for benchmarks)
 
@@ -90,24 +100,48 @@ class Deliverer:
                     with anyio.move_on_after(poll):
                         await bell.wait()
 
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The HTTP client of deliveries: connections only to checked addresses. A client
+        given a ``transport`` (tests, a proxy) sends through it, after checking the target's
+        addresses (the proxy connects where it resolves)."""
+        if self._http.transport is not None:
+            return self._http.client
+        if self._client is None:
+            import httpx  # loaded on first use: `import toolauth` stays light
+
+            from .webhook_targets import target_transport  # (it loads httpx and httpcore)
+
+            self._client = httpx.AsyncClient(
+                transport=target_transport(self._targets), follow_redirects=False,
+                timeout=self._settings.webhook_timeout,
+            )  # fmt: skip
+        return self._client
+
+    @property
+    def _targets(self) -> TargetNetwork:
+        if self._target_network is None:
+            from .webhook_targets import TargetNetwork, resolve  # loads httpcore: on first use
+
+            self._target_network = TargetNetwork(
+                allow_private=self._settings.webhook_allow_private,
+                resolver=self._resolver or resolve, network=self._network,
+            )  # fmt: skip
+        return self._target_network
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
     async def _check_target(self, url: str) -> None:
-        if self._settings.webhook_allow_private:
+        """Judge the target's addresses now (only for a given transport, which connects by
+        itself; otherwise the connection judges the addresses it connects to)."""
+        if self._http.transport is None:
             return
         parts = urlsplit(url)
-        host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            found = await anyio.getaddrinfo(host, port)
-        except OSError as exc:
-            raise _Refused(f"cannot resolve {host} ({exc.strerror or type(exc).__name__})") from exc
-        private = sorted(
-            {str(info[4][0]) for info in found if not is_public_address(str(info[4][0]))}
-        )
-        if private or not found:
-            raise _Refused(
-                f"{host} resolves to a non-public address ({', '.join(private)}); set "
-                "TOOLAUTH_WEBHOOK_ALLOW_PRIVATE=1 to allow it"
-            )
+        await self._targets.addresses(parts.hostname or "", port)
 
     async def _deliver(self, store: Store, delivery: Delivery, endpoint: WebhookEndpoint) -> bool:
         event = delivery.event
@@ -122,7 +156,7 @@ class Deliverer:
         try:
             await self._check_target(endpoint.url)
             with anyio.fail_after(self._settings.webhook_timeout):
-                response = await self._http.client.post(
+                response = await self.client.post(
                     endpoint.url, content=body, headers=sent_headers,
                     timeout=self._settings.webhook_timeout, follow_redirects=False,
                 )  # fmt: skip
@@ -131,7 +165,7 @@ class Deliverer:
                     self.sent += 1
                 return True
             error = f"HTTP {response.status_code}"
-        except _Refused as exc:
+        except RefusedTargetError as exc:
             error = f"refused: {exc}"
         except TimeoutError:
             error = f"no answer within {self._settings.webhook_timeout:g} s"

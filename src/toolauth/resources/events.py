@@ -48,7 +48,10 @@ class EventStream:
     ```
 
     From sync code (``ToolAuth``): ``stream.next(timeout=5)`` returns the next event or
-    ``None``; ``stream.aclose()`` ends it.
+    ``None``; ``stream.aclose()`` ends it. A stream nobody holds any more (a ``break`` out of
+    ``async for``, a task that ended, a dropped sync stream) stops listening once collected:
+    its exit stack's context managers are generators, which the loop's async-generator
+    finalizer closes.
     """
 
     def __init__(

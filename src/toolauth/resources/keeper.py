@@ -20,7 +20,7 @@ from datetime import timedelta
 
 import anyio
 
-from .._exceptions import ToolAuthError
+from .._exceptions import ToolAuthError, ValidationError
 from .._loop import HomeLoop, on_home_loop
 from .._models import AuthConfig, ConnectedAccount, ConnectionStatus, utcnow
 from .._settings import Settings
@@ -87,10 +87,19 @@ class Keeper:
         return done
 
     @on_home_loop
-    async def run(self, *, deliver: bool = True) -> None:
-        """Run until cancelled: a round every ``TOOLAUTH_KEEPER_INTERVAL`` seconds, and
-        webhook deliveries as soon as events are written (with ``deliver``)."""
-        with acting_as(Actor.KEEPER, self.owner):
+    async def run(self, *, deliver: bool = True, stop_after: float | None = None) -> None:
+        """Run until cancelled, or for ``stop_after`` seconds: a round every
+        ``TOOLAUTH_KEEPER_INTERVAL`` seconds, and webhook deliveries as soon as events are
+        written (with ``deliver``). From the sync client, ``ta.keeper().run(stop_after=60)``
+        blocks that long (call it in a loop, or in a thread of its own)."""
+        if stop_after is not None and (
+            not isinstance(stop_after, (int, float)) or not stop_after >= 0
+        ):
+            raise ValidationError(
+                "stop_after must be a number of seconds, 0 or more (None: until cancelled).",
+                field="stop_after",
+            )
+        with acting_as(Actor.KEEPER, self.owner), anyio.move_on_after(stop_after):
             async with anyio.create_task_group() as group:
                 if deliver:
                     group.start_soon(lambda: self._deliverer.run(poll=1.0))

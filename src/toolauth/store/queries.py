@@ -356,7 +356,6 @@ class Queries:
             cls: sql(f"{_select(cls)} WHERE aad_version < :aad_version{lock}") for cls in _CLASSES
         }
         # auth configs
-        self.lock_config = sql(f"SELECT 1 AS found FROM auth_configs WHERE id = :id{lock}")
         self.config_accounts = sql(
             "SELECT id FROM connected_accounts WHERE auth_config_id = :id ORDER BY created_at, id"
         )

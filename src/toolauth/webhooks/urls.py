@@ -11,7 +11,12 @@ from urllib.parse import urlsplit
 
 from .._exceptions import ValidationError
 
-__all__ = ["check_endpoint_url", "is_public_address", "refused"]
+__all__ = ["RefusedTargetError", "check_endpoint_url", "is_public_address", "refused"]
+
+
+class RefusedTargetError(Exception):
+    """A delivery's target may not be sent to: it resolves to a non-public address, or not
+    at all (the message says which, and never holds a secret)."""
 
 
 def is_public_address(address: str) -> bool:
