@@ -94,3 +94,4 @@ async def demo_app(tmp_path: Path):
     async with serve_app(demo.app) as url:
         demo.bind(url)
         yield demo, url
+        await demo.end_turns()  # as `toolauth demo` does before its server stops

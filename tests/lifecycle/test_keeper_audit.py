@@ -3,9 +3,6 @@ what: app, user, agent, keeper), against the demo provider on loopback."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import timedelta
 
 from tests.conftest import DEMO_CLIENT_ID, Connect
@@ -105,25 +102,3 @@ async def test_the_audit_log_names_app_user_and_agent(connect: Connect) -> None:
     events, pruned = await ta.audit.prune(older_than_days=0)
     assert pruned >= len(entries) and events >= 3
     assert await ta.audit.list() == []
-
-
-def test_cli_audit_and_webhooks(tmp_path: object) -> None:
-    env = {"PATH": "/usr/bin:/bin", "TOOLAUTH_HOME": str(tmp_path)}
-    if "PYTHONPATH" in os.environ:
-        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "toolauth", *args], capture_output=True, text=True,
-            timeout=60, env=env,
-        )  # fmt: skip
-
-    made = run("webhooks", "create", "https://hooks.example.com/t", "--events", "connection.active")
-    assert made.returncode == 0, made.stderr
-    assert "whsec_" in made.stdout
-    listed = run("webhooks")
-    assert "https://hooks.example.com/t" in listed.stdout and "whsec_" not in listed.stdout
-    refused = run("webhooks", "create", "http://127.0.0.1:1/x")
-    assert refused.returncode == 1 and refused.stderr.startswith("toolauth: url must use https")
-    assert run("audit").stdout.strip() == "No audit entries."
-    assert "Pruned 0 audit" in run("audit", "prune", "--days", "1").stdout

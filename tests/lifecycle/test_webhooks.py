@@ -155,7 +155,7 @@ async def test_each_change_is_delivered_signed(
 
 @pytest.mark.parametrize(
     "extra_env",
-    [{**PRIVATE, "TOOLAUTH_WEBHOOK_RETRY": "2,2", "TOOLAUTH_WEBHOOK_DISABLE_AFTER": "0"}],
+    [{**PRIVATE, "TOOLAUTH_WEBHOOK_RETRY": "0.5,0.5", "TOOLAUTH_WEBHOOK_DISABLE_AFTER": "0"}],
 )
 async def test_a_failing_endpoint_is_retried_then_disabled_with_an_event(
     ta: AsyncToolAuth, receiver: tuple[Receiver, str]

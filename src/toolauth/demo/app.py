@@ -223,12 +223,15 @@ class DemoApp:
 
     async def end_turns(self) -> None:
         """End every running agent turn (the server is stopping): each stream says so and
-        closes, so the server stops without cutting responses off."""
+        closes, so the server stops without cutting responses off. The users' MCP sessions
+        close too: they are connections to this very server, which would otherwise wait for
+        them (its graceful-shutdown timeout) before its lifespan closes the client."""
         self._stopping = True
         turns = list(self._turns)
         for turn in turns:
             turn.cancel()
         await asyncio.gather(*turns, return_exceptions=True)
+        await self.ta.mcp_sessions().aclose()
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
