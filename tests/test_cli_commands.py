@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,13 +16,13 @@ from toolauth.cli import main
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A clean ``TOOLAUTH_*`` environment whose home is a fresh folder."""
     for name in list(os.environ):
         if name.startswith("TOOLAUTH_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("TOOLAUTH_HOME", str(tmp_path / "home"))
-    yield tmp_path
+    return tmp_path
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
