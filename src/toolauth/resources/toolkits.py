@@ -64,6 +64,7 @@ class Toolkits:
         self._home = home
         self._deadline = deadline  # the settings' call_deadline: discovery is a provider call
         self._watch: asyncio.Task[None] | None = None
+        self._stopped = False  # stop() was called: no follower starts until start()
         self._reported: set[tuple[str, int]] = set()  # bad rows already logged
         catalog.attach(self._load_one)
 
@@ -335,18 +336,24 @@ class Toolkits:
     async def start(self, store: Store) -> None:
         """Load every stored definition, and follow changes from then on if there are any
         (called by the client when its store opens; :meth:`stop` when it closes)."""
+        self._stopped = False
         await self._load_all(store)
         if self._catalog.stored_slugs():
             self._follow_changes(store)
 
     def _follow_changes(self, store: Store) -> None:
+        if self._stopped:  # the client is closing: no new follower of a closing store
+            return
         if self._watch is None or self._watch.done():
             self._watch = asyncio.create_task(self._follow(store), name="toolauth-toolkits")
 
     async def stop(self) -> None:
+        self._stopped = True
         task, self._watch = self._watch, None
         if task is not None:
             task.cancel()
+            # the follower ends on the cancellation, or at its next turn if the store turned
+            # the cancellation into a StoreError (a query cut short): see `_follow`
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
@@ -364,6 +371,8 @@ class Toolkits:
                             await bell.wait()
                             await self._load_all(store)
             except StoreError as exc:
+                if self._watch is not asyncio.current_task():
+                    return  # stopped (or replaced) meanwhile: the error is the cut-short query
                 log.warning("cannot follow toolkit changes (retrying in %.1f s): %s", delay, exc)
                 await asyncio.sleep(delay)  # a backoff between tries, not a synchronisation
                 delay = min(2 * delay, _RETRY_MAX)
