@@ -6,12 +6,32 @@ client. A ``transport`` given to the client replaces the network for both: tests
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
-__all__ = ["HttpPool", "shared_transport"]
+__all__ = ["HttpPool", "shared_transport", "tls_context"]
+
+_tls: ssl.SSLContext | None = None
+_tls_lock = threading.Lock()
+
+
+def tls_context() -> ssl.SSLContext:
+    """The one TLS context of the process, as httpx makes it (certifi's CA bundle, or
+    ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``): making one reads and parses the whole CA bundle,
+    ~15 ms of CPU, which every client and connection pool would otherwise repeat. A context
+    is safe to share between clients, loops and threads."""
+    global _tls
+    with _tls_lock:
+        if _tls is None:
+            import httpx
+
+            _tls = httpx.create_ssl_context()
+        return _tls
 
 
 def shared_transport(inner: httpx.AsyncBaseTransport, *, owned: bool) -> httpx.AsyncBaseTransport:
@@ -60,6 +80,7 @@ class HttpPool:
                 timeout=httpx.Timeout(self._timeout, connect=min(5.0, self._timeout)),
                 headers={"User-Agent": "toolauth"},
                 follow_redirects=False,
+                verify=tls_context(),
                 transport=None if transport is None else shared_transport(transport, owned=False),
             )
         return self._client
@@ -74,7 +95,9 @@ class HttpPool:
             if self._transport is not None:
                 self._api = shared_transport(self._transport, owned=False)
             else:
-                pool = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_keepalive_connections=20))
+                pool = httpx.AsyncHTTPTransport(
+                    verify=tls_context(), limits=httpx.Limits(max_keepalive_connections=20)
+                )
                 self._api = shared_transport(pool, owned=True)
         return self._api
 

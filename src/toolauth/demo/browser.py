@@ -25,6 +25,8 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 
+from .._http import tls_context
+
 __all__ = [
     "BrowserError",
     "Landing",
@@ -92,8 +94,9 @@ class Landing:
 class _Browser:
     def __init__(self, timeout: float, cookies: Mapping[str, str] | None = None) -> None:
         self.http = httpx.Client(
-            follow_redirects=True, timeout=timeout, cookies=dict(cookies or {})
-        )
+            follow_redirects=True, timeout=timeout, cookies=dict(cookies or {}),
+            verify=tls_context(),  # the process's one TLS context (making one is not cheap)
+        )  # fmt: skip
 
     def close(self) -> None:
         self.http.close()

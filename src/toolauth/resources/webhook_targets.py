@@ -21,6 +21,7 @@ import anyio
 import httpcore
 import httpx
 
+from .._http import tls_context
 from ..webhooks.urls import RefusedTargetError, is_public_address
 
 __all__ = ["Resolver", "TargetNetwork", "resolve", "target_transport"]
@@ -111,7 +112,7 @@ class _TargetTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, network: TargetNetwork) -> None:
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(), max_connections=100,
+            ssl_context=tls_context(), max_connections=100,
             max_keepalive_connections=20, keepalive_expiry=5.0, network_backend=network,
         )  # fmt: skip
 
