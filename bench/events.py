@@ -57,7 +57,7 @@ async def _main(runs: int, backlog: int, backend: str, database_url: str) -> Non
                 "TOOLAUTH_WEBHOOK_ALLOW_PRIVATE": "1", "TOOLAUTH_PROBE_INTERVAL": "0",
             })  # fmt: skip
             async with AsyncToolAuth(settings=settings) as ta:
-                ta.toolkits.register({
+                await ta.toolkits.register({
                     "slug": "keyed", "name": "Keyed", "description": "bench",
                     "api_base_url": "https://api.keyed.example",
                     "auth_schemes": {"API_KEY": {

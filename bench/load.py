@@ -72,7 +72,7 @@ async def run(links: int, waiters: int, concurrency: int, home: Path) -> int:
     started = time.perf_counter()
     memory: list[tuple[str, float]] = []
     async with AsyncToolAuth(home=home, base_url="http://127.0.0.1:8765") as ta:
-        ta.toolkits.register(TOOLKIT)
+        await ta.toolkits.register(TOOLKIT)
         config = await ta.auth_configs.create("bench_key")
         flow = ta.connect_flow
         gate = asyncio.Semaphore(concurrency)
