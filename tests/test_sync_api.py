@@ -7,6 +7,8 @@ import asyncio
 import inspect
 from typing import Any
 
+import pytest
+
 from tests.conftest import Connect
 from toolauth import AsyncToolAuth, ConnectionRequest, Session, Settings, ToolAuth
 from toolauth.demo.browser import complete_in_background
@@ -123,3 +125,27 @@ async def test_async_client_methods_are_awaited_not_blocking(ta: AsyncToolAuth) 
     config = await ta.auth_configs.create("openai")
     assert inspect.isawaitable(coro := ta.auth_configs.get(config.id))
     assert (await coro).id == config.id
+
+
+def test_reading_a_sessions_toolkits_makes_nothing_and_needs_no_oauth_app(
+    tmp_path: Any,
+) -> None:
+    """A new user's script: a session with GitHub (no OAuth app configured yet) and an
+    API-key toolkit. ``session.toolkits()`` says GitHub is not connected, and creates no auth
+    config (one is made when a link is: ``authorize`` then says which app to configure)."""
+    from toolauth import ConfigurationError
+
+    ta = ToolAuth(settings=Settings.from_env({"TOOLAUTH_HOME": str(tmp_path)}))
+    try:
+        openai = ta.auth_configs.create("openai")
+        ta.connected_accounts.create(
+            "user_123", openai.id, credentials={"api_key": "sk-proj-0123456789abcdefghij"}
+        )
+        session = ta.create("user_123", toolkits=["github", "openai"])
+        states = {c.toolkit: c.status for c in session.toolkits()}
+        assert states == {"github": "not_connected", "openai": "active"}
+        assert ta.auth_configs.list(toolkit="github") == []
+        with pytest.raises(ConfigurationError, match="TOOLAUTH_GITHUB_CLIENT_ID"):
+            session.authorize("github")
+    finally:
+        ta.close()

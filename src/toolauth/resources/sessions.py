@@ -209,6 +209,13 @@ class Session:
             return config
         return await configs.default(slug)
 
+    async def _existing_config(self, slug: str) -> AuthConfig | None:
+        """The config this session would connect ``slug`` through, if one exists yet."""
+        if slug in self._auth_configs:
+            return await self.auth_config(slug)
+        found = await self._configs.list(toolkit=slug, enabled=True)
+        return found[0] if found else None
+
     @on_home_loop
     async def account(self, toolkit: str, choice: str | None = None) -> ConnectedAccount | None:
         """The user's ACTIVE account for ``toolkit``, or ``None``: the pinned one, else the
@@ -244,8 +251,10 @@ class Session:
         if choice is not None:
             return _chosen(slug, found, choice)
         if not found:
-            config = await self.auth_config(slug)
-            if not config.is_shared or not config.enabled:
+            # Reading a state makes nothing: only a shared config the app already made can
+            # connect the user here (a managed one is made when a link is, in authorize).
+            config = await self._existing_config(slug)
+            if config is None or not config.is_shared or not config.enabled:
                 return None
             # A shared credential: every user of the config is connected at once, no link.
             req = await self._accounts.link(self.user_id, config.id)
