@@ -210,11 +210,18 @@ class Session:
         return await configs.default(slug)
 
     async def _existing_config(self, slug: str) -> AuthConfig | None:
-        """The config this session would connect ``slug`` through, if one exists yet."""
+        """The config this session would connect ``slug`` through, if one exists yet; for a
+        toolkit that asks for no auth, its default config, made on first use (every user is
+        connected through it at once)."""
         if slug in self._auth_configs:
             return await self.auth_config(slug)
         found = await self._configs.list(toolkit=slug, enabled=True)
-        return found[0] if found else None
+        if found:
+            return found[0]
+        definition = await self._catalog.resolve(slug)
+        if definition.default_scheme is AuthScheme.NO_AUTH:
+            return await self._configs.default(slug)
+        return None
 
     @on_home_loop
     async def account(self, toolkit: str, choice: str | None = None) -> ConnectedAccount | None:
