@@ -320,3 +320,26 @@ async def test_a_home_made_on_a_running_loop_serves_worker_threads():
     assert await home.run(running_loop) is asyncio.get_running_loop()  # direct
     with pytest.raises(RuntimeError, match="own event loop"):
         home.call(add, 1, b=2)
+
+
+async def test_cancel_and_wait_ends_a_task_that_swallowed_a_cancellation() -> None:
+    """What ``asyncio.wait_for`` does on Python < 3.12 when the cancellation lands as its
+    inner future completes (gh-86296): the task goes on. Stopping it still ends it."""
+    import asyncio
+
+    from toolauth._loop import cancel_and_wait
+
+    swallowed = asyncio.Event()
+
+    async def background() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            swallowed.set()  # swallowed once, as the bug does; then waits forever again
+        await asyncio.Event().wait()
+
+    task = asyncio.create_task(background())
+    await asyncio.sleep(0)
+    await asyncio.wait_for(cancel_and_wait(task), 5)
+    assert swallowed.is_set() and task.cancelled()
+    await cancel_and_wait(None)  # nothing to stop

@@ -33,6 +33,7 @@ __all__ = [
     "HomeLoop",
     "InsideLoopError",
     "LoopClosedError",
+    "cancel_and_wait",
     "is_home_method",
     "loop_running",
     "on_home_loop",
@@ -224,6 +225,18 @@ def run_sync(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -
 
 async def _await(fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
     return await fn(*args, **kwargs)
+
+
+async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
+    """Cancel ``task`` and wait until it has ended, cancelling again if it goes on: on
+    Python < 3.12 ``asyncio.wait_for`` can swallow a cancellation that lands as its inner
+    future completes (gh-86296), and a background loop would then run, and be waited on,
+    forever. The task's own outcome is not raised here."""
+    while task is not None and not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.5)
+    if task is not None and not task.cancelled():
+        task.exception()  # retrieved: an error of a stopped task is not "never retrieved"
 
 
 def _drain(loop: asyncio.AbstractEventLoop) -> None:

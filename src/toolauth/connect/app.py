@@ -21,6 +21,7 @@ from starlette.types import Message
 
 from .._callbacks import check_callback_url, is_loopback_url
 from .._exceptions import ClientClosedError, ConfigurationError, ToolAuthError, ValidationError
+from .._loop import cancel_and_wait
 from ..events import Actor, acting_as
 from .client_metadata import ClientMetadataEndpoint
 from .logs import install_access_log_filter, redact_path
@@ -168,9 +169,7 @@ def create_connect_app(client: AsyncToolAuth, verify_user: VerifyUser | None = N
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     async def visitor_of(request: Request) -> Visitor | None:
         if verify_user is None:

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from .._exceptions import CatalogError, ConfigurationError, StoreError, ValidationError
 from .._http import HttpPool
-from .._loop import HomeLoop, on_home_loop
+from .._loop import HomeLoop, cancel_and_wait, on_home_loop
 from .._models import AuthScheme
 from .._validation import check_hosts, check_scopes
 from ..catalog import (
@@ -350,12 +349,9 @@ class Toolkits:
     async def stop(self) -> None:
         self._stopped = True
         task, self._watch = self._watch, None
-        if task is not None:
-            task.cancel()
-            # the follower ends on the cancellation, or at its next turn if the store turned
-            # the cancellation into a StoreError (a query cut short): see `_follow`
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # the follower ends on the cancellation, or at its next turn if the store turned the
+        # cancellation into a StoreError (a query cut short): see `_follow`
+        await cancel_and_wait(task)
 
     async def _follow(self, store: Store) -> None:
         """Reload the stored definitions whenever the change feed says they may have changed

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 
 from .._exceptions import StoreError
+from .._loop import cancel_and_wait
 
 __all__ = ["CONNECT_ERRORS", "DB_ERRORS", "Listener", "drop", "reason"]
 
@@ -93,10 +94,7 @@ class Listener:
         """Stop listening; anyone waiting for LISTEN to start gets ``error``."""
         task, self.task = self.task, None
         self._settle(error)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _listening(self) -> None:
         """Return once the LISTEN connection is up, starting it if need be."""

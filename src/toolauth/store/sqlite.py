@@ -9,7 +9,6 @@ fixed-width UTC text (``2026-01-01T00:00:00.000000Z``), so they compare and sort
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -23,6 +22,7 @@ import aiosqlite
 from .._crypto import Keyring
 from .._exceptions import ConfigurationError, ConflictError, StoreError
 from .._files import private_file
+from .._loop import cancel_and_wait
 from .queries import SQLITE, Queries, Statement
 from .sql import NO_VALUES, Clash, ScriptError, SQLStore, Tx
 
@@ -186,10 +186,7 @@ class SQLiteStore(SQLStore):
 
     async def close(self) -> None:
         task, self._watch_task = self._watch_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         db, self._db = self._db, None
         if db is not None:
             await db.close()
