@@ -24,10 +24,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+from _timing import measure_interleaved  # bench/ (the script's folder is on sys.path)
 
 CLIENT_ID = "bench-mcp-client"
 CLIENT_SECRET = "bench-mcp-client-secret"
@@ -64,25 +64,6 @@ async def _serve_both() -> None:
 def _stats(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
     return statistics.median(ordered), ordered[int(0.99 * (len(ordered) - 1))]
-
-
-async def _measure(
-    variants: dict[str, Callable[[], Awaitable[Any]]], calls: int, warmup: int, block: int = 50
-) -> dict[str, list[float]]:
-    """Each variant ``calls`` times after ``warmup``, interleaved in blocks so that drift in
-    the machine's load hits every variant alike."""
-    for fn in variants.values():
-        for _ in range(warmup):
-            await fn()
-    samples: dict[str, list[float]] = {name: [] for name in variants}
-    clock = time.perf_counter
-    while any(len(s) < calls for s in samples.values()):
-        for name, fn in variants.items():
-            for _ in range(min(block, calls - len(samples[name]))):
-                start = clock()
-                await fn()
-                samples[name].append(clock() - start)
-    return samples
 
 
 def _bench(calls: int, warmup: int) -> None:
@@ -149,7 +130,7 @@ async def _run(notes_url: str, tokens: dict[str, Any], calls: int, warmup: int) 
             "session.call_mcp_tool": toolauth_call,
             "NOTES_LIST_NOTES tool.ainvoke": tool_call,
         }
-        samples = await _measure(variants, calls, warmup)
+        samples = await measure_interleaved(variants, calls, warmup)
         opened = ta.mcp_sessions().opened
 
     base, _ = _stats(samples["plain mcp ClientSession"])

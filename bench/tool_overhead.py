@@ -24,12 +24,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+from _timing import measure_interleaved  # bench/ (the script's folder is on sys.path)
 
 CLIENT_ID = "bench-client"
 CLIENT_SECRET = "bench-client-secret"
@@ -59,25 +58,6 @@ async def _serve_provider() -> None:
 def _stats(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
     return statistics.median(ordered), ordered[int(0.9 * (len(ordered) - 1))]
-
-
-async def _measure(
-    variants: dict[str, Callable[[], Awaitable[Any]]], calls: int, warmup: int, block: int = 50
-) -> dict[str, list[float]]:
-    """Each variant ``calls`` times after ``warmup``, interleaved in blocks so that drift in
-    the machine's load hits every variant alike."""
-    for fn in variants.values():
-        for _ in range(warmup):
-            await fn()
-    samples: dict[str, list[float]] = {name: [] for name in variants}
-    clock = time.perf_counter
-    while any(len(s) < calls for s in samples.values()):
-        for name, fn in variants.items():
-            for _ in range(min(block, calls - len(samples[name]))):
-                start = clock()
-                await fn()
-                samples[name].append(clock() - start)
-    return samples
 
 
 def _bench(calls: int, warmup: int) -> None:
@@ -152,7 +132,7 @@ async def _run(provider_url: str, tokens: dict[str, Any], calls: int, warmup: in
             "session.client (per call)": client_per_call,
             "DEMO_LIST_ITEMS tool.ainvoke": tool_call,
         }
-        samples = await _measure(variants, calls, warmup)
+        samples = await measure_interleaved(variants, calls, warmup)
         await signed.aclose()
 
     base, _ = _stats(samples["raw httpx (reused client)"])
