@@ -9,7 +9,12 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ._exceptions import ValidationError
 
-__all__ = ["check_callback_url", "is_loopback_url", "with_query"]
+__all__ = [
+    "check_callback_url",
+    "is_loopback_host",
+    "is_loopback_url",
+    "with_query",
+]
 
 
 def _origin(url: str) -> str:
@@ -22,7 +27,8 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` is this machine: ``localhost`` or a loopback address."""
     if host == "localhost":
         return True
     try:
@@ -37,7 +43,7 @@ def is_loopback_url(url: str) -> bool:
         host = urlsplit(url).hostname
     except ValueError:
         return False
-    return host is not None and _is_loopback(host)
+    return host is not None and is_loopback_host(host)
 
 
 def check_callback_url(url: str, *, allowed_origins: Iterable[str], base_url: str) -> str:
@@ -61,7 +67,7 @@ def check_callback_url(url: str, *, allowed_origins: Iterable[str], base_url: st
             field="callback_url",
         )
     allowed = {_origin(o) for o in allowed_origins} | {_origin(base_url)}
-    if _origin(url) in allowed or _is_loopback(parts.hostname):
+    if _origin(url) in allowed or is_loopback_host(parts.hostname):
         return url
     raise ValidationError(
         f"callback_url origin {_origin(url)} is not allowed. Add it to allowed_callback_origins "

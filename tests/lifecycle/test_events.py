@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from tests.conftest import Backend, Connect
 from tests.flows.support import APP_CALLBACK
 from tests.helpers import Browser, until
+from tests.lifecycle.conftest import key_config
 from toolauth import AsyncToolAuth, ConflictError
 from toolauth._models import ConnectedAccount, ConnectionStatus
 from toolauth.events import REVOKED_REASON, Event, EventType
@@ -47,20 +48,8 @@ async def test_auth_config_changes_emit_one_event_each(ta: AsyncToolAuth) -> Non
     assert [e.sequence for e in events] == sorted(e.sequence for e in events)
 
 
-async def _key_config(ta: AsyncToolAuth) -> str:
-    await ta.toolkits.register({
-        "slug": "keyed", "name": "Keyed", "description": "A key toolkit.",
-        "api_base_url": "https://api.keyed.example",
-        "auth_schemes": {"API_KEY": {
-            "fields": [{"name": "api_key", "label": "API key", "secret": True}],
-            "placements": [{"in": "header", "name": "X-Key", "format": "{api_key}"}],
-        }},
-    })  # fmt: skip
-    return (await ta.auth_configs.create("keyed", type="use_custom_auth")).id
-
-
 async def test_account_lifecycle_emits_each_event(ta: AsyncToolAuth) -> None:
-    config_id = await _key_config(ta)
+    config_id = await key_config(ta)
     start = await _last(ta)
     account = await ta.connected_accounts.create(
         "u1", config_id, credentials={"api_key": "key-SENTINEL"}
@@ -116,7 +105,7 @@ async def test_account_lifecycle_emits_each_event(ta: AsyncToolAuth) -> None:
 
 
 async def test_a_change_that_fails_emits_nothing(ta: AsyncToolAuth) -> None:
-    config_id = await _key_config(ta)
+    config_id = await key_config(ta)
     account = await ta.connected_accounts.create("u1", config_id, credentials={"api_key": "k"})
     await ta.connected_accounts.disable(account.id)  # stays; then a write that loses its race
     start = await _last(ta)
@@ -129,7 +118,7 @@ async def test_a_change_that_fails_emits_nothing(ta: AsyncToolAuth) -> None:
 
 
 async def test_deleting_a_config_with_its_accounts_emits_their_deletion(ta: AsyncToolAuth) -> None:
-    config_id = await _key_config(ta)
+    config_id = await key_config(ta)
     a = await ta.connected_accounts.create("u1", config_id, credentials={"api_key": "k1"})
     b = await ta.connected_accounts.create("u2", config_id, credentials={"api_key": "k2"})
     start = await _last(ta)
@@ -199,7 +188,7 @@ async def _collect(stream: Any, n: int) -> list[Event]:
 
 
 async def test_subscribe_delivers_in_order_with_filters(ta: AsyncToolAuth) -> None:
-    config_id = await _key_config(ta)
+    config_id = await key_config(ta)
     async with (
         ta.events.subscribe(user_id="u1") as mine,
         ta.events.subscribe(types=["connection.disabled"]) as disabled,
@@ -219,7 +208,7 @@ async def test_subscribe_delivers_in_order_with_filters(ta: AsyncToolAuth) -> No
 
 
 async def test_subscribe_starts_now_or_after_a_sequence(ta: AsyncToolAuth) -> None:
-    config_id = await _key_config(ta)
+    config_id = await key_config(ta)
     first = await ta.events.list()
     stream = ta.events.subscribe(after=first[-1].sequence - 1)
     try:
@@ -245,9 +234,9 @@ async def test_events_of_another_process_reach_subscribers(
     """Another client on the same store (its own connection, as another process has) writes;
     this one's subscriber hears it through the store's change feed (SQLite's data_version
     watcher, PostgreSQL's LISTEN)."""
-    config_id = await _key_config(ta)
+    config_id = await key_config(ta)
     async with AsyncToolAuth(settings=settings) as other:
-        await _key_config(other)
+        await key_config(other)
         async with ta.events.subscribe(types=["connection.active", "connection.disabled"]) as s:
             await s.next(timeout=0.01)  # started: listening
             made = await other.connected_accounts.create(

@@ -20,24 +20,13 @@ from standardwebhooks.webhooks import WebhookVerificationError as RefError
 from tests.children import Child
 from tests.conftest import Backend
 from tests.helpers import until
+from tests.lifecycle.conftest import key_config
 from tests.lifecycle.receiver import Receiver
 from toolauth import AsyncToolAuth, Settings, ValidationError, webhooks
 from toolauth._exceptions import WebhookVerificationError
 from toolauth.events import EventType
 
 PRIVATE = {"TOOLAUTH_WEBHOOK_ALLOW_PRIVATE": "1", "TOOLAUTH_WEBHOOK_TIMEOUT": "1"}
-
-
-async def _key_config(ta: AsyncToolAuth) -> str:
-    await ta.toolkits.register({
-        "slug": "keyed", "name": "Keyed", "description": "A key toolkit.",
-        "api_base_url": "https://api.keyed.example",
-        "auth_schemes": {"API_KEY": {
-            "fields": [{"name": "api_key", "label": "API key", "secret": True}],
-            "placements": [{"in": "header", "name": "X-Key", "format": "{api_key}"}],
-        }},
-    })  # fmt: skip
-    return (await ta.auth_configs.create("keyed", type="use_custom_auth")).id
 
 
 # signatures ----------------------------------------------------------------------------------
@@ -123,7 +112,7 @@ async def test_each_change_is_delivered_signed(
     assert secret not in repr(every) and secret not in every.model_dump_json()
     only = await ta.webhooks.create(f"{url}/ok", events=["connection.disabled"])
     assert (await ta.webhooks.get(every.id)).secret is None  # shown once
-    config_id = await _key_config(ta)
+    config_id = await key_config(ta)
     account = await ta.connected_accounts.create(
         "u1", config_id, credentials={"api_key": "key-SENTINEL"}
     )
@@ -258,9 +247,9 @@ async def test_two_instances_on_postgres_never_deliver_one_event_twice(
 ) -> None:
     got, url = receiver
     await ta.webhooks.create(f"{url}/ok")
-    config_id = await _key_config(ta)
+    config_id = await key_config(ta)
     async with AsyncToolAuth(settings=settings) as other:
-        await _key_config(other)
+        await key_config(other)
         keepers = [asyncio.create_task(c.keeper().run()) for c in (ta, other)]
         try:
             for i in range(30):

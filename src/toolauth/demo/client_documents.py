@@ -11,13 +11,14 @@ the fetch bounded in time.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import anyio
 import httpx
+
+from .._callbacks import is_loopback_host
 
 __all__ = ["ClientDocument", "ClientDocumentError", "fetch_client_document", "is_document_url"]
 
@@ -43,15 +44,6 @@ def is_document_url(client_id: str | None) -> bool:
     return client_id is not None and client_id.startswith(("https://", "http://"))
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_url(url: str) -> None:
     """The draft's "Client Identifier" rules for the ``client_id`` URL, and the demo's
     loopback-only fetch."""
@@ -61,7 +53,7 @@ def check_url(url: str) -> None:
     except ValueError:
         raise ClientDocumentError("the client_id is not a valid URL") from None
     host = parts.hostname or ""
-    if not _loopback(host):
+    if not is_loopback_host(host):
         raise ClientDocumentError("this demo provider fetches client documents from loopback only")
     if parts.scheme not in ("https", "http"):
         raise ClientDocumentError("the client_id URL must use https (http on loopback)")
